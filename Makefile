@@ -1,0 +1,86 @@
+# VAS: IP cameras as Kubernetes custom resources.
+# The two commands a newcomer needs:  `make demo` (bring VAS up locally)  and  `make test`.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STATE ?= .vas
+KUBECONFIG_FILE := $(abspath $(STATE))/kubeconfig
+# Binaries built from Go modules by hack/build-control-plane.sh (cached in ~/.cache/vas).
+TOOLS_BIN = $(shell hack/build-control-plane.sh 2>/dev/null | tail -n 1)
+KUBECTL = PATH="$(TOOLS_BIN):$$PATH" KUBECONFIG="$(KUBECONFIG_FILE)" kubectl
+KIND_VERSION ?= v0.30.0
+LOCALBIN := $(abspath $(STATE))/bin
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ The two commands
+.PHONY: demo
+demo: prereqs cluster-up install examples ## Bring VAS up locally: control plane, CRDs, example resources
+	@echo
+	@echo "VAS is up. Try:"
+	@echo "  export KUBECONFIG=$(KUBECONFIG_FILE) PATH=$(TOOLS_BIN):\$$PATH"
+	@echo "  kubectl get cam,camgrp,dscan"
+	@echo "Stop it with: make demo-down"
+
+.PHONY: demo-down
+demo-down: cluster-down ## Stop everything `make demo` started
+
+.PHONY: test
+test: prereqs ## Run every test against real parts (starts and stops its own control plane)
+	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m pytest
+
+##@ Building blocks
+.PHONY: prereqs
+prereqs: ## Install Debian packages, the Python venv and the Go-built control plane (idempotent)
+	hack/install-prereqs.sh
+
+.PHONY: cluster-up
+cluster-up: ## Start the local control plane; admin kubeconfig in .vas/kubeconfig
+	VAS_KUBECONFIG="$(KUBECONFIG_FILE)" hack/cluster-up.sh $(STATE)/cluster
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane (by PID); leaves nothing running
+	hack/cluster-down.sh $(STATE)/cluster
+
+.PHONY: install
+install: ## Install the CRDs into the cluster of .vas/kubeconfig
+	$(KUBECTL) apply -f crds/
+	$(KUBECTL) wait --for=condition=Established --timeout=60s -f crds/
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs (and with them every Camera, CameraGroup, DiscoveryScan)
+	$(KUBECTL) delete --ignore-not-found -f crds/
+
+.PHONY: examples
+examples: ## Apply manifests/examples/
+	$(KUBECTL) apply -f manifests/examples/
+
+.PHONY: crds
+crds: ## Regenerate crds/ from the Python models
+	$(PY) -m vas_operator.crdgen --output-dir crds
+
+.PHONY: lint
+lint: ## ruff, mypy and a check that crds/ matches the models
+	$(VENV)/bin/ruff check operator api tests bench
+	$(VENV)/bin/ruff format --check operator api tests bench
+	$(VENV)/bin/mypy
+	$(PY) -m vas_operator.crdgen --check --output-dir crds
+
+##@ With Docker (kind)
+.PHONY: kind-up
+kind-up: ## Create a kind cluster "vas" (needs a Docker engine) and install the CRDs
+	GOBIN="$(LOCALBIN)" go install sigs.k8s.io/kind@$(KIND_VERSION)
+	$(LOCALBIN)/kind get clusters | grep -qx vas || \
+	  $(LOCALBIN)/kind create cluster --name vas --kubeconfig "$(KUBECONFIG_FILE)" --wait 120s
+	$(LOCALBIN)/kind export kubeconfig --name vas --kubeconfig "$(KUBECONFIG_FILE)"
+	$(MAKE) install
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster "vas"
+	GOBIN="$(LOCALBIN)" go install sigs.k8s.io/kind@$(KIND_VERSION)
+	$(LOCALBIN)/kind delete cluster --name vas

@@ -1,0 +1,1 @@
+"""VAS read facade: camera listings, live figures, thumbnails, metrics and the web viewer."""

@@ -1,0 +1,1 @@
+"""VAS operator: reconciles Camera, CameraGroup and DiscoveryScan resources with Kopf."""

@@ -1,0 +1,105 @@
+"""Helpers the tests share: free ports, the live control plane, kubectl as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "manifests" / "examples"
+CRDS = REPO / "crds"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def control_plane_bin() -> Path:
+    """The Go-built binaries; builds them the first time (minutes), then answers from cache."""
+    out = subprocess.run(
+        [str(REPO / "hack" / "build-control-plane.sh")], check=True, capture_output=True, text=True
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Cluster:
+    """A running local control plane, driven with its own kubectl."""
+
+    state: Path
+    bin: Path
+    kubeconfig: Path
+    server: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+        }
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> Result:
+        proc = subprocess.run(
+            [str(self.bin / "kubectl"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{proc.stderr}")
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def apply(self, manifest: dict[str, Any] | str, check: bool = True) -> Result:
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self.kubectl("apply", "-f", "-", stdin=text, check=check)
+
+    def get_json(self, *args: str) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+        return out
+
+
+def start_cluster(state: Path) -> Cluster:
+    binaries = control_plane_bin()
+    env = {
+        **os.environ,
+        "VAS_BIN": str(binaries),
+        "VAS_APISERVER_PORT": str(free_port()),
+        "VAS_ETCD_PORT": str(free_port()),
+        "VAS_ETCD_PEER_PORT": str(free_port()),
+        # Pod IPs for this session's fake node; kept apart from `make demo`'s 127.1.0.0/24.
+        "VAS_POD_CIDR": os.environ.get("VAS_TEST_POD_CIDR", "127.1.8.0/24"),
+    }
+    subprocess.run(
+        [str(REPO / "hack" / "cluster-up.sh"), str(state)], check=True, env=env, timeout=300
+    )
+    server = f"https://127.0.0.1:{env['VAS_APISERVER_PORT']}"
+    return Cluster(state=state, bin=binaries, kubeconfig=state / "kubeconfig", server=server)
+
+
+def stop_cluster(cluster: Cluster) -> None:
+    subprocess.run([str(REPO / "hack" / "cluster-down.sh"), str(cluster.state)], check=False)
+
+
+def load_examples() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
