@@ -20,18 +20,21 @@ help: ## Show the targets
 
 ##@ The two commands
 .PHONY: demo
-demo: prereqs cluster-up install examples ## Bring VAS up locally: control plane, CRDs, example resources
+demo: prereqs ## Bring VAS up locally: control plane, CRDs, Janus, demo cameras, operator, examples
+	hack/demo-up.sh
 	@echo
 	@echo "VAS is up. Try:"
 	@echo "  export KUBECONFIG=$(KUBECONFIG_FILE) PATH=$(TOOLS_BIN):\$$PATH"
-	@echo "  kubectl get cam,camgrp,dscan"
+	@echo "  kubectl get cam -o wide; kubectl describe cam parking"
+	@echo "  curl -s localhost:9090/metrics | grep ^vas_      # operator metrics"
 	@echo "Stop it with: make demo-down"
 
 .PHONY: demo-down
-demo-down: cluster-down ## Stop everything `make demo` started
+demo-down: ## Stop everything `make demo` started
+	hack/demo-down.sh
 
 .PHONY: test
-test: prereqs ## Run every test against real parts (starts and stops its own control plane)
+test: prereqs lint ## Lint, then run every test against real parts (starts its own control plane)
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m pytest
 
 ##@ Building blocks
@@ -66,8 +69,8 @@ crds: ## Regenerate crds/ from the Python models
 
 .PHONY: lint
 lint: ## ruff, mypy and a check that crds/ matches the models
-	$(VENV)/bin/ruff check operator api tests bench
-	$(VENV)/bin/ruff format --check operator api tests bench
+	$(VENV)/bin/ruff check operator api tests bench janus-image
+	$(VENV)/bin/ruff format --check operator api tests bench janus-image
 	$(VENV)/bin/mypy
 	$(PY) -m vas_operator.crdgen --check --output-dir crds
 
@@ -84,3 +87,9 @@ kind-up: ## Create a kind cluster "vas" (needs a Docker engine) and install the 
 kind-down: ## Delete the kind cluster "vas"
 	GOBIN="$(LOCALBIN)" go install sigs.k8s.io/kind@$(KIND_VERSION)
 	$(LOCALBIN)/kind delete cluster --name vas
+
+##@ Benchmarks (print figures; not part of `make test`)
+CAMERAS ?= 50
+.PHONY: bench-cameras
+bench-cameras: prereqs ## N cameras applied at once -> time until all Ready (CAMERAS=50)
+	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.cameras_ready --cameras $(CAMERAS)

@@ -13,7 +13,8 @@ STAGING=v0.${K8S#v1.}             # its published k8s.io/* staging modules (v1.3
 ETCD=${ETCD_VERSION:-v3.6.16}     # go.etcd.io/etcd/server/v3
 KWOK=${KWOK_VERSION:-v0.8.0}      # sigs.k8s.io/kwok
 CACHE=${VAS_CACHE:-$HOME/.cache/vas}
-OUT="$CACHE/k8s-$K8S-etcd-$ETCD-kwok-$KWOK"
+BUILD_REV=2                       # bump when the way binaries are built changes
+OUT="$CACHE/k8s-$K8S-etcd-$ETCD-kwok-$KWOK-r$BUILD_REV"
 BIN="$OUT/bin"
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
 
@@ -65,9 +66,16 @@ EOM
 go get "go.etcd.io/etcd/server/v3@$ETCD" >&2
 go mod tidy >&2
 
+# Stamp the version the binaries report (`kubectl version`, /version); a plain `go build`
+# would report v0.0.0-master.
+MINOR=${K8S#v1.}; MINOR=${MINOR%%.*}
+VERSION_LDFLAGS="-X k8s.io/component-base/version.gitVersion=$K8S \
+  -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$MINOR \
+  -X k8s.io/component-base/version.gitTreeState=clean \
+  -X k8s.io/client-go/pkg/version.gitVersion=$K8S"
 build() { # name package
   [ -x "$BIN/$1" ] && return 0
-  go build -trimpath -ldflags='-s -w' -o "$BIN/$1.tmp" "$2" >&2
+  go build -trimpath -ldflags="-s -w $VERSION_LDFLAGS" -o "$BIN/$1.tmp" "$2" >&2
   mv "$BIN/$1.tmp" "$BIN/$1"
 }
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver

@@ -19,11 +19,13 @@ def cluster(
     try:
         version = json.loads(live.kubectl("get", "--raw", "/version").stdout)
         reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(
-                f"\nlive kube-apiserver {version['gitVersion']} at {live.server} "
-                f"(binaries: {live.bin})"
-            )
+        capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+        if reporter is not None and capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(
+                    f"\nlive kube-apiserver {version['gitVersion']} at {live.server} "
+                    f"(binaries: {live.bin})"
+                )
         yield live
     finally:
         stop_cluster(live)

@@ -18,8 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import uvicorn
 
-    uvicorn.run("vas_api.app:create_app", factory=True, host=args.host, port=args.port,
-                log_level=args.log_level)
+    uvicorn.run(
+        "vas_api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+    )
     return 0
 
 

@@ -1,1 +1,229 @@
-"""Kopf handlers. Each one is thin: validate the body into a model, call a plain function."""
+"""Kopf handlers: each validates the body into a model, calls a plain function, and turns the
+result into a status patch, Events and a retry decision."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import kopf
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+
+from vas_operator import camera as camera_logic
+from vas_operator import conditions as cond
+from vas_operator import health
+from vas_operator.clients import kube
+from vas_operator.clients.janus import JanusAdmin, JanusError
+from vas_operator.metrics import RECONCILES, PhaseTracker
+from vas_operator.models import Camera
+from vas_operator.models.common import API_GROUP, API_VERSION
+from vas_operator.placement import Gateway, StaticPlacement
+from vas_operator.probe import Prober
+from vas_operator.settings import OperatorSettings
+
+CAMERAS = (API_GROUP, API_VERSION, "cameras")
+SECRET_REVISION = f"{API_GROUP}/credentials-revision"
+KOPF_PREFIX = f"operator.{API_GROUP}"
+RECHECK = f"{API_GROUP}/recheck"
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    cfg = OperatorSettings()  # values come from the environment
+    settings.persistence.finalizer = f"{API_GROUP}/finalizer"
+    # Kopf ignores annotations under its own storage prefix when diffing; keeping its state
+    # under operator.vas.io lets the vas.io/credentials-revision stamp count as a change.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    # Bounded workers with a short idle timeout: measured to cap memory without losing
+    # throughput when thousands of cameras arrive at once.
+    settings.queueing.worker_limit = 200
+    settings.queueing.idle_timeout = 0.5
+    settings.posting.level = logging.WARNING
+
+    memo.cfg = cfg
+    memo.api = await kube.api_client()
+    memo.http = httpx.AsyncClient(timeout=cfg.janus_timeout_seconds)
+    memo.prober = Prober(cfg.probe_concurrency, cfg.probe_timeout_seconds)
+    memo.phases = PhaseTracker()
+    gateway = Gateway(cfg.gateway_name, cfg.gateway_admin_url)
+    admin_secret = cfg.janus_admin_secret.get_secret_value()
+
+    async def read_secret(namespace: str, name: str, keys: tuple[str, str]) -> dict[str, str]:
+        return await kube.read_secret_keys(memo.api, namespace, name, keys)
+
+    memo.deps = camera_logic.Deps(
+        read_secret=read_secret,
+        prober=memo.prober,
+        placement=StaticPlacement(gateway),
+        janus_for=lambda gw: JanusAdmin(gw.admin_url, admin_secret, memo.http),
+        mountpoint_key=cfg.mountpoint_key.get_secret_value(),
+        streaming_admin_key=cfg.janus_streaming_admin_key.get_secret_value(),
+    )
+    if cfg.metrics_port:
+        start_http_server(cfg.metrics_port, addr=cfg.metrics_address)
+    # Resource handlers get a shallow copy of this memo: share a mutable holder, not attributes.
+    memo.shared = {}
+    memo.health_task = asyncio.create_task(watch_gateway(memo, gateway))
+
+
+async def watch_gateway(memo: kopf.Memo, gateway: Gateway) -> None:
+    """One Janus list per interval for the whole gateway, not one call per camera."""
+    logger = logging.getLogger("vas.health")
+    janus = memo.deps.janus_for(gateway)
+    while True:
+        await asyncio.sleep(memo.cfg.health_interval_seconds)
+        index = memo.shared.get("mounted_index")  # stashed by the camera handlers
+        expected = list(index.get(gateway.name, [])) if index is not None else []
+        if not expected:
+            continue
+        try:
+            listed: list[dict[str, Any]] | None = await janus.list_mountpoints()
+        except JanusError as error:
+            logger.warning(f"gateway {gateway.name} did not answer: {error}")
+            listed = None
+        for recheck in health.decide(expected, listed):
+            logger.info(f"re-checking Camera {recheck.namespace}/{recheck.name}: {recheck.reason}")
+            stamp = f"{recheck.reason}@{datetime.now(UTC).isoformat(timespec='seconds')}"
+            try:
+                await kube.annotate_camera(
+                    memo.api, recheck.namespace, recheck.name, {RECHECK: stamp}
+                )
+            except Exception as error:  # the camera may be gone by now
+                logger.warning(f"could not re-check {recheck.name}: {error}")
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    memo.health_task.cancel()
+    memo.prober.close()
+    await memo.http.aclose()
+    await memo.api.close()
+
+
+def parse_camera(body: kopf.Body) -> Camera:
+    try:
+        return Camera.model_validate(
+            {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status") if k in body}
+        )
+    except ValidationError as error:
+        raise kopf.PermanentError(f"invalid Camera: {error.errors()[0]['msg']}") from None
+
+
+@kopf.on.resume(*CAMERAS)
+@kopf.on.create(*CAMERAS)
+@kopf.on.update(*CAMERAS)
+async def reconcile_camera(
+    body: kopf.Body,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    retry: int,
+    **kwargs: Any,
+) -> None:
+    # Kopf hands indexes (by their function's name) to resource handlers only; the gateway
+    # watcher reads this live view.
+    memo.shared["mounted_index"] = kwargs["mounted_cameras"]
+    camera = parse_camera(body)
+    outcome = await camera_logic.reconcile(camera, memo.deps)
+    old = body.get("status") or {}
+    if camera_logic.status_changed(old, outcome.status):
+        patch.status.update(outcome.status)
+    # One Event per change of the Ready condition: what a person scanning events wants.
+    for changed in cond.transitions(old.get("conditions"), outcome.status["conditions"]):
+        if changed["type"] == cond.READY:
+            kopf.event(
+                body,
+                type="Normal"
+                if changed["status"] == "True" or not camera.spec.enabled
+                else "Warning",
+                reason=changed["reason"],
+                message=changed["message"],
+            )
+    memo.phases.set(f"{camera.metadata.namespace}/{camera.metadata.name}", outcome.status["phase"])
+    if outcome.retry == "temporary":
+        RECONCILES.labels("retry").inc()
+        raise kopf.TemporaryError(
+            f"{outcome.reason}: {outcome.message}", delay=memo.cfg.retry_delay(retry)
+        )
+    if outcome.retry == "permanent":
+        RECONCILES.labels("failed").inc()
+        raise kopf.PermanentError(f"{outcome.reason}: {outcome.message}")
+    RECONCILES.labels("disabled" if not camera.spec.enabled else "ready").inc()
+
+
+@kopf.on.delete(*CAMERAS)
+async def camera_deleted(
+    body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Logger, **_: Any
+) -> None:
+    camera = parse_camera(body)
+    try:
+        await camera_logic.remove_mountpoint(camera, memo.deps)
+    except JanusError as error:
+        if retry < 5:
+            raise kopf.TemporaryError(
+                f"removing the mountpoint: {error}", delay=memo.cfg.retry_delay(retry)
+            ) from None
+        # A gateway that stays away loses its mountpoints anyway (they are not permanent);
+        # holding the finalizer forever would only block the deletion.
+        logger.warning(f"gave up removing the mountpoint: {error}")
+    memo.phases.set(f"{camera.metadata.namespace}/{camera.metadata.name}", None)
+
+
+@kopf.index(*CAMERAS)
+def mounted_cameras(
+    namespace: str | None, name: str, status: kopf.Status, **_: Any
+) -> dict[str, health.Expected] | None:
+    """Ready cameras by the gateway they are mounted on: what the gateway watcher checks."""
+    gateway = status.get("gateway") or {}
+    if status.get("phase") != "Ready" or not gateway.get("pod") or not namespace:
+        return None
+    ready = cond.get(status.get("conditions"), cond.READY) or {}
+    return {
+        gateway["pod"]: health.Expected(
+            namespace, name, int(gateway["mountpointId"]), ready.get("lastTransitionTime")
+        )
+    }
+
+
+@kopf.index(*CAMERAS)
+def cameras_by_secret(
+    namespace: str | None, name: str, spec: kopf.Spec, annotations: kopf.Annotations, **_: Any
+) -> dict[tuple[str, str], tuple[str, str | None]] | None:
+    """Cameras by the Secret they read, so a Secret event finds them without a re-list."""
+    ref = (spec.get("source") or {}).get("credentialsSecretRef")
+    if not ref:
+        return None
+    return {(namespace or "", ref["name"]): (name, annotations.get(SECRET_REVISION))}
+
+
+@kopf.on.event("", "v1", "secrets")
+async def secret_changed(
+    event: kopf.RawEvent,
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    """A Secret appeared, changed or went away: re-trigger the Cameras that use it by stamping
+    its revision on them (the initial listing at startup is skipped: resume covers it)."""
+    if event.get("type") not in ("ADDED", "MODIFIED", "DELETED"):
+        return
+    revision = body.get("metadata", {}).get("resourceVersion", "")
+    if event["type"] == "DELETED":
+        revision = f"deleted-{revision}"
+    cameras_by_secret: kopf.Index[tuple[str, str], tuple[str, str | None]]
+    cameras_by_secret = kwargs["cameras_by_secret"]
+    for camera, seen in cameras_by_secret.get((namespace or "", name), []):
+        if seen != revision and namespace:
+            logger.info(f"Secret {name} changed: re-checking Camera {camera}")
+            await kube.annotate_camera(memo.api, namespace, camera, {SECRET_REVISION: revision})

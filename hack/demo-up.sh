@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Brings the local VAS demo up, everything on loopback and stopped by hack/demo-down.sh:
+# control plane + CRDs, a Janus gateway, demo RTSP cameras, the operator, the example
+# resources. Safe to run twice: what already runs is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STATE=${STATE:-.vas}
+DEMO="$STATE/demo"
+mkdir -p "$DEMO"
+BIN=$(hack/build-control-plane.sh | tail -n 1)
+export PATH="$BIN:$PATH" KUBECONFIG="$PWD/$STATE/kubeconfig"
+
+VAS_KUBECONFIG="$KUBECONFIG" hack/cluster-up.sh "$STATE/cluster"
+kubectl apply -f crds/ >/dev/null
+kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+
+# Secrets shared by Janus and the operator, made once per checkout.
+if [ ! -f "$DEMO/secrets.env" ]; then
+  umask 077
+  {
+    echo "VAS_JANUS_ADMIN_SECRET=$(openssl rand -hex 16)"
+    echo "VAS_JANUS_STREAMING_ADMIN_KEY=$(openssl rand -hex 16)"
+    echo "VAS_MOUNTPOINT_KEY=$(openssl rand -hex 16)"
+  } > "$DEMO/secrets.env"
+fi
+set -a; . "$DEMO/secrets.env"; set +a
+
+alive() { [ -f "$DEMO/$1.pid" ] && kill -0 "$(cat "$DEMO/$1.pid")" 2>/dev/null; }
+start() { # name command...
+  local name=$1; shift
+  if alive "$name"; then echo "$name already running"; return 0; fi
+  "$@" >> "$DEMO/$name.log" 2>&1 &
+  echo $! > "$DEMO/$name.pid"
+  echo "$name started (log: $DEMO/$name.log)"
+}
+wait_tcp() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
+
+# Demo cameras: the password of /secure matches manifests/examples/camera-parking.yaml.
+start camera /usr/bin/python3 tests/media/rtsp_camera.py --port 8554 \
+  --mount /cam1 --mount /cam2 --secure-mount /secure:admin:change-me
+wait_tcp 8554
+
+JANUS_ADMIN_SECRET=$VAS_JANUS_ADMIN_SECRET JANUS_STREAMING_ADMIN_KEY=$VAS_JANUS_STREAMING_ADMIN_KEY \
+  JANUS_IP=127.0.0.1 JANUS_HTTP_PORT=8088 JANUS_ADMIN_PORT=7088 JANUS_DEBUG_LEVEL=3 \
+  python3 janus-image/render.py "$DEMO/janus" >/dev/null
+start janus janus -F "$DEMO/janus" -C "$DEMO/janus/janus.jcfg" -o
+wait_tcp 7088
+
+VAS_GATEWAY_NAME=vas-gateway-0 VAS_GATEWAY_ADMIN_URL=http://127.0.0.1:7088/admin \
+  VAS_METRICS_ADDRESS=127.0.0.1 VAS_METRICS_PORT=9090 \
+  start operator .venv/bin/python -m vas_operator --all-namespaces \
+  --liveness http://127.0.0.1:8080/healthz
+wait_tcp 8080
+
+kubectl apply -f manifests/examples/ >/dev/null
+kubectl wait --for=condition=Ready --timeout=60s cam/lobby cam/parking >/dev/null
+kubectl get cam,camgrp,dscan

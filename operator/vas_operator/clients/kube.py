@@ -1,0 +1,69 @@
+"""Kubernetes calls the operator makes itself (Kopf handles the watching): Secrets, patches."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from vas_operator.models.common import API_GROUP, API_VERSION
+
+
+class SecretError(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+async def api_client() -> client.ApiClient:
+    """In a pod: the service account; elsewhere: $KUBECONFIG or ~/.kube/config."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        await config.load_kube_config()
+    return client.ApiClient()
+
+
+async def read_secret_keys(
+    api: client.ApiClient, namespace: str, name: str, keys: tuple[str, ...]
+) -> dict[str, str]:
+    """The named keys of a Secret, decoded. Raises SecretError with a condition reason."""
+    try:
+        secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise SecretError(
+                "SecretNotFound", f"Secret {namespace}/{name} does not exist"
+            ) from None
+        if error.status == 403:
+            raise SecretError(
+                "SecretForbidden", f"the operator may not read Secret {namespace}/{name}"
+            ) from None
+        raise SecretError(
+            "SecretUnreadable", f"reading Secret {namespace}/{name} failed: HTTP {error.status}"
+        ) from None
+    data = secret.data or {}
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise SecretError(
+            "SecretKeyMissing", f"Secret {namespace}/{name} has no key {', '.join(missing)}"
+        )
+    return {k: base64.b64decode(data[k]).decode() for k in keys}
+
+
+async def annotate_camera(
+    api: client.ApiClient, namespace: str, name: str, annotations: dict[str, Any]
+) -> None:
+    """Merge-patch annotations onto a Camera (used to re-trigger it when its Secret changes)."""
+    await client.CustomObjectsApi(api).patch_namespaced_custom_object(  # type: ignore[call-arg]
+        API_GROUP,
+        API_VERSION,
+        namespace,
+        "cameras",
+        name,
+        {"metadata": {"annotations": annotations}},
+        _content_type="application/merge-patch+json",
+    )

@@ -1,0 +1,75 @@
+"""Gateway health: one Janus ``list`` per gateway per interval, compared with what should be
+mounted there.
+
+A restarted gateway has lost its mountpoints (they are not permanent); a camera that dropped
+shows as a mountpoint whose media went stale. Either way the camera is re-checked by its
+normal reconcile, so there is one writer of its status. The decision is a pure function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+STALE_MEDIA_MS = 5000
+# Right after a mountpoint is created Janus reports a bogus age and needs ~3 s to connect;
+# media is judged only after this long.
+GRACE_SECONDS = 15.0
+
+
+def settled(since: str | None, now: datetime | None = None) -> bool:
+    """Whether a mountpoint made Ready at ``since`` (RFC 3339) has had time to receive."""
+    if not since:
+        return True
+    at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    return ((now or datetime.now(UTC)) - at).total_seconds() >= GRACE_SECONDS
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A camera whose status says it is mounted (phase Ready) on this gateway."""
+
+    namespace: str
+    name: str
+    mountpoint_id: int
+    ready_since: str | None = None  # lastTransitionTime of its Ready condition
+
+
+@dataclass(frozen=True)
+class Recheck:
+    namespace: str
+    name: str
+    reason: str  # MountpointLost | MediaStale
+
+
+def media_age_ms(entry: dict[str, Any]) -> int | None:
+    """Age of the newest media of a listed mountpoint; None when it never received any."""
+    ages = [m["age_ms"] for m in entry.get("media") or [] if "age_ms" in m]
+    return min(ages) if ages else None
+
+
+def media_stale(entry: dict[str, Any] | None, stale_ms: int = STALE_MEDIA_MS) -> bool:
+    age = media_age_ms(entry or {})
+    return age is None or age > stale_ms
+
+
+def decide(
+    expected: list[Expected],
+    listed: list[dict[str, Any]] | None,
+    stale_ms: int = STALE_MEDIA_MS,
+    now: datetime | None = None,
+) -> list[Recheck]:
+    """Which cameras to re-check, given what the gateway reports (None: it did not answer)."""
+    if listed is None:
+        return [Recheck(c.namespace, c.name, "GatewayUnavailable") for c in expected]
+    by_id = {entry.get("id"): entry for entry in listed}
+    out = []
+    for cam in expected:
+        entry = by_id.get(cam.mountpoint_id)
+        if entry is None:
+            out.append(Recheck(cam.namespace, cam.name, "MountpointLost"))
+            continue
+        if media_stale(entry, stale_ms) and settled(cam.ready_since, now):
+            out.append(Recheck(cam.namespace, cam.name, "MediaStale"))
+    return out

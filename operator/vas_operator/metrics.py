@@ -1,0 +1,40 @@
+"""Prometheus metrics of the operator, served on VAS_METRICS_PORT."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECONCILES = Counter(
+    "vas_camera_reconciles_total",
+    "Camera reconciles by result (ready, retry, failed, disabled).",
+    ["result"],
+)
+PROBE_SECONDS = Histogram(
+    "vas_probe_duration_seconds",
+    "Time to probe an RTSP feed with PyAV, by outcome reason.",
+    ["reason"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+CAMERAS_BY_PHASE = Gauge("vas_cameras", "Cameras known to this operator, by phase.", ["phase"])
+JANUS_SECONDS = Histogram(
+    "vas_janus_request_duration_seconds",
+    "Janus Admin API call latency.",
+    ["request"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
+JANUS_ERRORS = Counter("vas_janus_errors_total", "Janus Admin API calls that failed.", ["request"])
+
+
+class PhaseTracker:
+    """Keeps the vas_cameras gauge equal to the phases last written, per camera."""
+
+    def __init__(self) -> None:
+        self._phases: dict[str, str] = {}
+
+    def set(self, key: str, phase: str | None) -> None:
+        old = self._phases.pop(key, None)
+        if old is not None:
+            CAMERAS_BY_PHASE.labels(old).dec()
+        if phase is not None:
+            self._phases[key] = phase
+            CAMERAS_BY_PHASE.labels(phase).inc()

@@ -1,0 +1,96 @@
+"""Run the real operator (``python -m vas_operator``) as a subprocess against the test cluster."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support import Cluster, free_port
+
+
+@dataclass
+class OperatorProcess:
+    cluster: Cluster
+    log_path: Path
+    env_extra: dict[str, str]
+    namespace: str
+    metrics_port: int = field(default_factory=free_port)
+    liveness_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **self.cluster.env(),
+            **self.env_extra,
+            "VAS_METRICS_PORT": str(self.metrics_port),
+            "VAS_METRICS_ADDRESS": "127.0.0.1",
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vas_operator",
+                "--namespace",
+                self.namespace,
+                "--liveness",
+                f"http://127.0.0.1:{self.liveness_port}/healthz",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.liveness_port}/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("operator did not become live in 30 s")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Current value of one metric sample, 0 when absent."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics").text
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            sample = key.split("{", 1)
+            if sample[0] != name:
+                continue
+            got = ",".join(sorted(sample[1].rstrip("}").split(","))) if len(sample) > 1 else ""
+            if got == want:
+                return float(value)
+        return 0.0
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def environment(**settings: str) -> dict[str, str]:
+    return {f"VAS_{k.upper()}": v for k, v in settings.items()}
