@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.media.fixtures import JanusGateway
 from tests.support import Cluster, free_port
 
 
@@ -94,3 +95,17 @@ class OperatorProcess:
 
 def environment(**settings: str) -> dict[str, str]:
     return {f"VAS_{k.upper()}": v for k, v in settings.items()}
+
+
+def operator_for(
+    cluster: Cluster, janus: JanusGateway, namespace: str, log_path: Path, **settings: str
+) -> OperatorProcess:
+    """An operator watching one namespace, wired to one gateway (not started yet)."""
+    env = environment(
+        gateway_name=settings.pop("gateway_name", "gateway-test-0"),
+        gateway_admin_url=janus.admin_url,
+        janus_admin_secret=janus.admin_secret,
+        janus_streaming_admin_key=janus.admin_key,
+        **settings,
+    )
+    return OperatorProcess(cluster=cluster, log_path=log_path, namespace=namespace, env_extra=env)

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import kopf
 
-    import vas_operator.handlers  # noqa: F401  (registers the handlers)
+    import vas_operator.handlers  # noqa: F401  # registers the handlers
 
     kopf.configure(verbose=args.verbose)
     kopf.run(

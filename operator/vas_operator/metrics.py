@@ -38,3 +38,8 @@ class PhaseTracker:
         if phase is not None:
             self._phases[key] = phase
             CAMERAS_BY_PHASE.labels(phase).inc()
+
+
+GROUP_STATUS_WRITES = Counter(
+    "vas_group_status_writes_total", "CameraGroup status writes (at most one per change burst)."
+)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.media.fixtures import JanusGateway, RtspCamera
-from tests.operator_process import OperatorProcess, environment
+from tests.operator_process import OperatorProcess, operator_for
 from tests.support import Cluster
 from vas_operator.mountpoints import mountpoint_id, mountpoint_secret
 
@@ -44,20 +44,16 @@ def operator(
     crds_installed: Cluster, janus: JanusGateway, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     crds_installed.kubectl("create", "namespace", NS)
-    process = OperatorProcess(
-        cluster=crds_installed,
-        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-        namespace=NS,
-        env_extra=environment(
-            gateway_name=GATEWAY,
-            gateway_admin_url=janus.admin_url,
-            janus_admin_secret=janus.admin_secret,
-            janus_streaming_admin_key=janus.admin_key,
-            mountpoint_key=MOUNTPOINT_KEY,
-            probe_timeout_seconds="3",
-            retry_max_seconds="15",
-            health_interval_seconds="2",
-        ),
+    process = operator_for(
+        crds_installed,
+        janus,
+        NS,
+        tmp_path_factory.mktemp("operator") / "operator.log",
+        gateway_name=GATEWAY,
+        mountpoint_key=MOUNTPOINT_KEY,
+        probe_timeout_seconds="3",
+        retry_max_seconds="15",
+        health_interval_seconds="2",
     )
     process.start()
     yield process

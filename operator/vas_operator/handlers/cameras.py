@@ -1,5 +1,6 @@
-"""Kopf handlers: each validates the body into a model, calls a plain function, and turns the
-result into a status patch, Events and a retry decision."""
+"""Camera handlers: validate the body into a model, call camera.reconcile, and turn the
+Outcome into a status patch, an Event and a retry decision. Also the Secret watcher and the
+gateway watcher, which re-trigger cameras rather than write their status themselves."""
 
 from __future__ import annotations
 
@@ -8,71 +9,22 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import kopf
-from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from vas_operator import camera as camera_logic
 from vas_operator import conditions as cond
 from vas_operator import health
 from vas_operator.clients import kube
-from vas_operator.clients.janus import JanusAdmin, JanusError
-from vas_operator.metrics import RECONCILES, PhaseTracker
+from vas_operator.clients.janus import JanusError
+from vas_operator.metrics import RECONCILES
 from vas_operator.models import Camera
 from vas_operator.models.common import API_GROUP, API_VERSION
-from vas_operator.placement import Gateway, StaticPlacement
-from vas_operator.probe import Prober
-from vas_operator.settings import OperatorSettings
+from vas_operator.placement import Gateway
 
 CAMERAS = (API_GROUP, API_VERSION, "cameras")
 SECRET_REVISION = f"{API_GROUP}/credentials-revision"
-KOPF_PREFIX = f"operator.{API_GROUP}"
 RECHECK = f"{API_GROUP}/recheck"
-
-
-@kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    cfg = OperatorSettings()  # values come from the environment
-    settings.persistence.finalizer = f"{API_GROUP}/finalizer"
-    # Kopf ignores annotations under its own storage prefix when diffing; keeping its state
-    # under operator.vas.io lets the vas.io/credentials-revision stamp count as a change.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
-    )
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    # Bounded workers with a short idle timeout: measured to cap memory without losing
-    # throughput when thousands of cameras arrive at once.
-    settings.queueing.worker_limit = 200
-    settings.queueing.idle_timeout = 0.5
-    settings.posting.level = logging.WARNING
-
-    memo.cfg = cfg
-    memo.api = await kube.api_client()
-    memo.http = httpx.AsyncClient(timeout=cfg.janus_timeout_seconds)
-    memo.prober = Prober(cfg.probe_concurrency, cfg.probe_timeout_seconds)
-    memo.phases = PhaseTracker()
-    gateway = Gateway(cfg.gateway_name, cfg.gateway_admin_url)
-    admin_secret = cfg.janus_admin_secret.get_secret_value()
-
-    async def read_secret(namespace: str, name: str, keys: tuple[str, str]) -> dict[str, str]:
-        return await kube.read_secret_keys(memo.api, namespace, name, keys)
-
-    memo.deps = camera_logic.Deps(
-        read_secret=read_secret,
-        prober=memo.prober,
-        placement=StaticPlacement(gateway),
-        janus_for=lambda gw: JanusAdmin(gw.admin_url, admin_secret, memo.http),
-        mountpoint_key=cfg.mountpoint_key.get_secret_value(),
-        streaming_admin_key=cfg.janus_streaming_admin_key.get_secret_value(),
-    )
-    if cfg.metrics_port:
-        start_http_server(cfg.metrics_port, addr=cfg.metrics_address)
-    # Resource handlers get a shallow copy of this memo: share a mutable holder, not attributes.
-    memo.shared = {}
-    memo.health_task = asyncio.create_task(watch_gateway(memo, gateway))
 
 
 async def watch_gateway(memo: kopf.Memo, gateway: Gateway) -> None:
@@ -99,14 +51,6 @@ async def watch_gateway(memo: kopf.Memo, gateway: Gateway) -> None:
                 )
             except Exception as error:  # the camera may be gone by now
                 logger.warning(f"could not re-check {recheck.name}: {error}")
-
-
-@kopf.on.cleanup()
-async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    memo.health_task.cancel()
-    memo.prober.close()
-    await memo.http.aclose()
-    await memo.api.close()
 
 
 def parse_camera(body: kopf.Body) -> Camera:
