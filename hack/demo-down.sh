@@ -4,7 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 STATE=${STATE:-.vas}
 DEMO="$STATE/demo"
-for name in operator janus camera; do
+for name in facade operator redis janus camera; do
   f="$DEMO/$name.pid"
   [ -f "$f" ] || continue
   pid=$(cat "$f")

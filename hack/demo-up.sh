@@ -40,11 +40,17 @@ start camera /usr/bin/python3 tests/media/rtsp_camera.py --port 8554 \
   --mount /cam1 --mount /cam2 --secure-mount /secure:admin:change-me
 wait_tcp 8554
 
+# Janus on loopback: the shim and ice_enforce_list=lo let a browser on this machine connect
+# (in a pod Janus uses the pod IP and needs neither).
 JANUS_ADMIN_SECRET=$VAS_JANUS_ADMIN_SECRET JANUS_STREAMING_ADMIN_KEY=$VAS_JANUS_STREAMING_ADMIN_KEY \
   JANUS_IP=127.0.0.1 JANUS_HTTP_PORT=8088 JANUS_ADMIN_PORT=7088 JANUS_DEBUG_LEVEL=3 \
-  python3 janus-image/render.py "$DEMO/janus" >/dev/null
-start janus janus -F "$DEMO/janus" -C "$DEMO/janus/janus.jcfg" -o
+  JANUS_ICE_ENFORCE_LIST=lo python3 janus-image/render.py "$DEMO/janus" >/dev/null
+SHIM=$(hack/build-lo-ice-shim.sh)
+LD_PRELOAD=$SHIM start janus janus -F "$DEMO/janus" -C "$DEMO/janus/janus.jcfg" -o
 wait_tcp 7088
+
+start redis redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --dir "$DEMO"
+wait_tcp 6379
 
 VAS_GATEWAY_NAME=vas-gateway-0 VAS_GATEWAY_ADMIN_URL=http://127.0.0.1:7088/admin \
   VAS_METRICS_ADDRESS=127.0.0.1 VAS_METRICS_PORT=9090 \
@@ -52,6 +58,14 @@ VAS_GATEWAY_NAME=vas-gateway-0 VAS_GATEWAY_ADMIN_URL=http://127.0.0.1:7088/admin
   --liveness http://127.0.0.1:8080/healthz
 wait_tcp 8080
 
+# The facade in development mode (no sign-in), as the demo is on loopback only.
+VAS_API_AUTH=none VAS_API_REDIS_URL=redis://127.0.0.1:6379/0 \
+  VAS_API_GATEWAYS='{"vas-gateway-0": "http://127.0.0.1:8088/janus"}' \
+  start facade .venv/bin/python -m vas_api --host 127.0.0.1 --port 8000
+wait_tcp 8000
+
 kubectl apply -f manifests/examples/ >/dev/null
 kubectl wait --for=condition=Ready --timeout=60s cam/lobby cam/parking >/dev/null
 kubectl get cam,camgrp,dscan
+echo
+echo "Web viewer: http://127.0.0.1:8000/   (API docs: http://127.0.0.1:8000/docs)"

@@ -14,7 +14,9 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-rtsp gstreamer1.0-x
   gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
+  # browser tests and the viewer's janus.js; gcc builds the loopback-ICE test shim
   redis-server
+  chromium libjs-janus-gateway libjs-webrtc-adapter gcc libc6-dev
 )
 
 missing=()

@@ -104,6 +104,49 @@ class RtspCamera:
 
 
 @dataclass
+class RedisServer:
+    """Debian's redis-server on a free loopback port, nothing persisted."""
+
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tempfile.gettempdir(),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        wait_tcp("127.0.0.1", self.port)
+        return self
+
+    def stop(self) -> None:
+        stop_pid(self.proc)
+        self.proc = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+@dataclass
 class JanusGateway:
     """Debian's Janus with the config rendered from janus-image/config/."""
 
@@ -113,6 +156,7 @@ class JanusGateway:
     admin_secret: str = field(default_factory=lambda: secrets.token_hex(12))
     admin_key: str = field(default_factory=lambda: secrets.token_hex(12))
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vas-janus-")))
+    loopback_ice: bool = False  # let a browser on this machine connect (tests only)
     proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:

@@ -1,0 +1,256 @@
+// VAS web viewer: camera grid from the facade's API, live WebRTC through the facade's
+// Janus signalling proxy. No build step; janus.js and adapter.js come from the system.
+'use strict';
+
+const state = { token: sessionStorage.getItem('vas-token') || '', cameras: [], groups: [],
+  player: null };
+// Observable by tests and by curious people in the console.
+window.vas = { events: [], errors: [], firstFrameMs: undefined, state: 'idle' };
+const $ = (id) => document.getElementById(id);
+const mark = (what) => window.vas.events.push([Math.round(performance.now()), what]);
+
+async function api(path) {
+  const headers = state.token ? { Authorization: 'Bearer ' + state.token } : {};
+  const res = await fetch(path, { headers });
+  if (res.status === 401) { askToken(); throw new ApiError(401, 'Sign in to see cameras.'); }
+  if (!res.ok) {
+    let msg = res.statusText;
+    try { msg = (await res.json()).error.message; } catch (e) { /* not JSON */ }
+    throw new ApiError(res.status, msg);
+  }
+  return res;
+}
+class ApiError extends Error { constructor(code, msg) { super(msg); this.code = code; } }
+
+function notice(text, kind) {
+  const el = $('notice');
+  el.textContent = text || ''; el.hidden = !text; el.className = 'notice ' + (kind || '');
+}
+
+function askToken() {
+  const dlg = $('login');
+  if (!dlg.open) { $('token').value = state.token; dlg.showModal(); }
+}
+$('login').addEventListener('close', () => {
+  state.token = $('token').value.trim();
+  sessionStorage.setItem('vas-token', state.token);
+  boot();
+});
+$('who').addEventListener('click', askToken);
+
+async function loadGroups() {
+  const res = await api('/api/v1/groups?limit=500');
+  state.groups = (await res.json()).items;
+  const sel = $('group'), keep = sel.value;
+  sel.innerHTML = '<option value="">All cameras</option>';
+  for (const g of state.groups) {
+    const o = document.createElement('option');
+    o.value = g.namespace + '/' + g.name;
+    o.textContent = `${g.name} (${g.readyMembers ?? 0}/${g.members ?? 0})`;
+    sel.appendChild(o);
+  }
+  sel.value = keep;
+}
+
+async function loadCameras() {
+  const params = new URLSearchParams({ limit: '500' });
+  const q = $('search').value.trim(), labels = $('labels').value.trim(), group = $('group').value;
+  if (q) params.set('q', q);
+  if (labels) params.set('labelSelector', labels);
+  let cols = '';
+  if (group) {
+    const [ns, name] = group.split('/');
+    params.set('namespace', ns); params.set('group', name);
+    const g = state.groups.find((x) => x.namespace === ns && x.name === name);
+    if (g && g.layout && g.layout.columns) cols = String(g.layout.columns);
+  }
+  $('grid').style.setProperty('--cols', cols || 'auto-fill');
+  const items = [];
+  let token = null;
+  do {
+    if (token) params.set('continue', token);
+    const page = await (await api('/api/v1/cameras?' + params)).json();
+    items.push(...page.items); token = page.continue;
+  } while (token);
+  state.cameras = items;
+  render();
+}
+
+function render() {
+  const grid = $('grid');
+  grid.innerHTML = '';
+  $('empty').hidden = state.cameras.length > 0;
+  for (const cam of state.cameras) {
+    const card = document.createElement('article');
+    card.className = 'card';
+    card.dataset.camera = cam.namespace + '/' + cam.name;
+    const s = cam.stream || {};
+    card.innerHTML = `<div class="thumb">▶</div><div class="meta">
+      <div class="name"><span></span><span class="badge ${cam.phase}">${cam.phase}</span></div>
+      <div class="sub"></div></div>`;
+    card.querySelector('.name span').textContent = cam.name;
+    card.querySelector('.sub').textContent = [cam.location || cam.namespace,
+      s.resolution, s.codec, cam.ready ? '' : cam.reason].filter(Boolean).join(' · ');
+    card.title = cam.description || '';
+    card.addEventListener('click', () => play(cam));
+    grid.appendChild(card);
+    thumbnail(cam, card.querySelector('.thumb'));
+  }
+}
+
+async function thumbnail(cam, el) {
+  try {
+    const res = await api(`/api/v1/namespaces/${cam.namespace}/cameras/${cam.name}/thumbnail.jpg`);
+    el.style.backgroundImage = `url(${URL.createObjectURL(await res.blob())})`;
+    el.textContent = '';
+  } catch (e) { /* no thumbnail yet: keep the play glyph */ }
+}
+
+// ---- player -------------------------------------------------------------------------
+
+function play(cam) {
+  stop();
+  $('player').hidden = false;
+  $('p-title').textContent = `${cam.namespace} / ${cam.name}`;
+  $('p-badge').textContent = cam.phase; $('p-badge').className = 'badge ' + cam.phase;
+  const s = cam.stream || {};
+  $('p-info').textContent = [cam.location, cam.description, s.resolution, s.codec,
+    s.fps && s.fps + ' fps', cam.gateway].filter(Boolean).join(' · ');
+  window.vas.firstFrameMs = undefined;
+  if (!cam.enabled || cam.mountpointId == null) {
+    say(cam.enabled ? `Camera offline: ${cam.message || cam.reason || 'not mounted yet'}`
+      : 'This camera is switched off (spec.enabled is false).');
+    window.vas.state = 'offline';
+    return;
+  }
+  state.player = { cam, attempt: 0, janus: null, timer: null, started: performance.now() };
+  connect();
+}
+
+async function playByName(key) {
+  const [ns, name] = key.split('/');
+  try {
+    const cam = await (await api(`/api/v1/namespaces/${ns}/cameras/${name}`)).json();
+    play(cam);
+  } catch (e) {
+    $('player').hidden = false;
+    $('p-title').textContent = key;
+    say(e.code === 403 ? `Access denied: ${e.message}` : e.message);
+    window.vas.state = e.code === 403 ? 'forbidden' : 'error';
+  }
+}
+
+function say(text) { $('p-msg').textContent = text || ''; }
+
+function connect() {
+  const p = state.player;
+  if (!p) return;
+  const cam = p.cam, video = $('video');
+  say(p.attempt ? 'Reconnecting…' : 'Connecting…');
+  window.vas.state = 'connecting';
+  mark('connect');
+  Janus.init({ debug: false, callback: () => {
+    const janus = new Janus({
+      server: `/gateway/${encodeURIComponent(cam.namespace)}/${encodeURIComponent(cam.name)}/janus`,
+      token: state.token || undefined,
+      iceServers: [],
+      success: () => janus.attach({
+        plugin: 'janus.plugin.streaming',
+        success: (h) => { p.handle = h; h.send({ message: { request: 'watch', id: cam.mountpointId } }); },
+        error: (e) => fail(String(e)),
+        onmessage: (msg, jsep) => {
+          if (msg.error) { fail(msg.error, msg.error_code); return; }
+          if (jsep) {
+            p.handle.createAnswer({ jsep, tracks: [{ type: 'data' }],
+              success: (answer) => p.handle.send({ message: { request: 'start' }, jsep: answer }),
+              error: (e) => fail('WebRTC: ' + (e.message || e)) });
+          }
+        },
+        onremotetrack: (track, mid, on) => {
+          if (on && track.kind === 'video') Janus.attachMediaStream(video, new MediaStream([track]));
+        },
+        iceState: (s) => { mark('ice:' + s); if (s === 'failed' || s === 'disconnected') retry(); },
+        webrtcState: (up) => { if (!up) retry(); },
+        oncleanup: () => mark('cleanup'),
+      }),
+      error: (e) => fail(String(e)),
+      destroyed: () => mark('destroyed'),
+    });
+    p.janus = janus;
+  } });
+}
+
+function fail(message, code) {
+  window.vas.errors.push(String(message));
+  mark('error');
+  if (/401|token/i.test(message) && /not accepted|required/i.test(message)) {
+    say('Your session has expired. Sign in again.'); askToken(); window.vas.state = 'unauthorized';
+    return;
+  }
+  if (/403|may not/i.test(message) || code === 403) {
+    say(`Access denied: ${message}`); window.vas.state = 'forbidden';
+    return;
+  }
+  retry(message);
+}
+
+function retry(reason) {
+  const p = state.player;
+  if (!p || p.timer) return;
+  p.attempt += 1;
+  const delay = Math.min(1000 * 2 ** (p.attempt - 1), 10000);
+  say(`Stream interrupted${reason ? ' (' + reason + ')' : ''}. Reconnecting in ${Math.round(delay / 1000)} s…`);
+  window.vas.state = 'reconnecting';
+  try { p.janus && p.janus.destroy({ notifyDestroyed: false }); } catch (e) { /* gone already */ }
+  p.timer = setTimeout(() => { p.timer = null; connect(); }, delay);
+}
+
+function stop() {
+  const p = state.player;
+  state.player = null;
+  if (p) {
+    clearTimeout(p.timer);
+    try { p.janus && p.janus.destroy({ notifyDestroyed: false }); } catch (e) { /* ignore */ }
+  }
+  const v = $('video'); v.srcObject = null;
+  say('');
+}
+
+$('video').addEventListener('playing', () => {
+  const p = state.player;
+  if (p && window.vas.firstFrameMs === undefined) {
+    window.vas.firstFrameMs = Math.round(performance.now() - p.started);
+  }
+  if (p) { p.attempt = 0; say(''); window.vas.state = 'playing'; mark('playing'); }
+});
+$('p-close').addEventListener('click', () => { stop(); $('player').hidden = true; });
+$('p-full').addEventListener('click', () => $('video').closest('.stage').requestFullscreen());
+document.addEventListener('keydown', (e) => { if (e.key === 'Escape') $('p-close').click(); });
+
+let debounce;
+for (const id of ['search', 'labels']) {
+  $(id).addEventListener('input', () => { clearTimeout(debounce); debounce = setTimeout(refresh, 250); });
+}
+$('group').addEventListener('change', refresh);
+
+async function refresh() {
+  try { notice(''); await loadCameras(); } catch (e) {
+    if (e.code !== 401) notice(e.message, 'error');
+  }
+}
+
+async function boot() {
+  try {
+    const me = await (await api('/api/v1/me')).json();
+    $('who').textContent = me.devMode ? 'dev mode' : me.username;
+    if (me.devMode) notice('Development mode: no sign-in, every camera is visible.');
+    await loadGroups();
+    await loadCameras();
+    const wanted = new URLSearchParams(location.search).get('play');
+    if (wanted) await playByName(wanted);
+    setInterval(() => { if (!state.player) refresh(); }, 10000);
+  } catch (e) {
+    if (e.code !== 401) notice(e.message, 'error');
+  }
+}
+boot();

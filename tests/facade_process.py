@@ -1,0 +1,67 @@
+"""Run the real facade (``python -m vas_api``) as a subprocess against the test cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.media.fixtures import stop_pid
+from tests.support import Cluster, free_port
+
+
+@dataclass
+class FacadeProcess:
+    cluster: Cluster
+    log_path: Path
+    redis_url: str
+    gateways: dict[str, str]
+    auth: str = "kubernetes"
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FacadeProcess:
+        env = {
+            **self.cluster.env(),
+            "VAS_API_AUTH": self.auth,
+            "VAS_API_REDIS_URL": self.redis_url,
+            "VAS_API_GATEWAYS": json.dumps(self.gateways),
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vas_api", "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"facade exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("facade not ready in 30 s")
+
+    def stop(self) -> None:
+        stop_pid(self.proc)
+        self.proc = None
+
+    def get(self, path: str, token: str | None = None, **params: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(f"{self.url}{path}", headers=headers, params=params, timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,371 @@
+"""The read facade and the web viewer against real parts: the API server (TokenReview,
+SubjectAccessReview, watch), Redis, the operator, Janus, an RTSP camera and Chromium."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.facade_process import FacadeProcess
+from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
+from tests.operator_process import OperatorProcess, operator_for
+from tests.support import REPO, Cluster
+
+pytestmark = pytest.mark.cluster
+LIVE, OTHER, BULK = "facade-a", "facade-b", "facade-list"
+ARTIFACTS = REPO / "tests" / "artifacts"
+GATEWAY = "gw-facade-0"
+
+
+def role_binding(namespace: str, sa_namespace: str, sa: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "vas-viewer", "namespace": namespace},
+            "rules": [
+                {
+                    "apiGroups": ["vas.io"],
+                    "resources": ["cameras", "cameragroups"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": f"vas-viewer-{sa}", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "vas-viewer",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": sa_namespace}],
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def world(
+    crds_installed: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    kube = crds_installed
+    logs = tmp_path_factory.mktemp("facade")
+    for ns in (LIVE, OTHER, BULK):
+        kube.kubectl("create", "namespace", ns)
+    kube.kubectl("create", "serviceaccount", "viewer", "-n", LIVE)
+    kube.kubectl("create", "serviceaccount", "outsider", "-n", OTHER)
+    docs = role_binding(LIVE, LIVE, "viewer") + role_binding(BULK, LIVE, "viewer")
+    kube.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": docs}),
+    )
+    tokens = {
+        sa: kube.kubectl("create", "token", sa, "-n", ns).stdout.strip()
+        for sa, ns in (("viewer", LIVE), ("outsider", OTHER))
+    }
+    bulk = [
+        {
+            "apiVersion": "vas.io/v1alpha1",
+            "kind": "Camera",
+            "metadata": {
+                "name": f"cam-{i:04d}",
+                "namespace": BULK,
+                "labels": {"zone": f"z{i % 4}", "floor": str(i % 10)},
+            },
+            "spec": {
+                "source": {"url": f"rtsp://192.0.2.{i % 250 + 1}/s{i}"},
+                "description": f"bulk camera number {i}",
+                "location": "Dock" if i % 100 == 0 else "Hall",
+            },
+        }
+        for i in range(1000)
+    ]
+    kube.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": bulk}),
+    )
+    with (
+        RtspCamera(mounts=["/cam1"]) as camera,
+        JanusGateway(loopback_ice=True) as janus,
+        RedisServer() as redis,
+    ):
+        operator: OperatorProcess = operator_for(
+            kube,
+            janus,
+            LIVE,
+            logs / "operator.log",
+            gateway_name=GATEWAY,
+            mountpoint_key=secrets.token_hex(8),
+        )
+        operator.start()
+        kube.apply(
+            {
+                "apiVersion": "vas.io/v1alpha1",
+                "kind": "Camera",
+                "metadata": {"name": "lobby", "namespace": LIVE, "labels": {"site": "hq"}},
+                "spec": {
+                    "source": {"url": camera.url("/cam1")},
+                    "description": "Main entrance",
+                    "location": "HQ lobby",
+                },
+            }
+        )
+        kube.kubectl("wait", "-n", LIVE, "--for=condition=Ready", "cam/lobby", "--timeout=60s")
+        facade = FacadeProcess(kube, logs / "facade.log", redis.url, {GATEWAY: janus.url}).start()
+        try:
+            yield {
+                "kube": kube,
+                "facade": facade,
+                "tokens": tokens,
+                "redis": redis,
+                "janus": janus,
+                "operator": operator,
+            }
+        finally:
+            facade.stop()
+            operator.stop()
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()["error"]
+    return body
+
+
+def wait_listed(facade: FacadeProcess, token: str, namespace: str, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if (
+            facade.get("/api/v1/cameras", token, namespace=namespace, limit=1).json().get("total")
+            == count
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{namespace} never listed {count} cameras")
+
+
+def test_no_or_bad_token_is_401_with_a_clear_error(world: dict[str, Any]) -> None:
+    facade = world["facade"]
+    missing = facade.get("/api/v1/cameras")
+    assert missing.status_code == 401
+    assert error_of(missing) == {
+        "code": 401,
+        "reason": "Unauthorized",
+        "message": "a bearer token is required",
+    }
+    bad = facade.get("/api/v1/cameras", "not-a-token")
+    assert bad.status_code == 401
+    assert "not accepted" in error_of(bad)["message"]
+
+
+def test_1000_cameras_page_completely_without_overlap(world: dict[str, Any]) -> None:
+    facade, token = world["facade"], world["tokens"]["viewer"]
+    wait_listed(facade, token, BULK, 1000)
+    seen: list[str] = []
+    cont: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"namespace": BULK, "limit": 37}
+        if cont:
+            params["continue"] = cont
+        body = facade.get("/api/v1/cameras", token, **params).json()
+        assert body["total"] == 1000
+        seen += [item["name"] for item in body["items"]]
+        pages += 1
+        cont = body["continue"]
+        if not cont:
+            break
+    assert pages == 28
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen)) == 1000
+
+    zone = facade.get(
+        "/api/v1/cameras", token, namespace=BULK, labelSelector="zone=z1,floor!=1", limit=500
+    ).json()
+    assert zone["total"] == sum(1 for i in range(1000) if i % 4 == 1 and i % 10 != 1)
+    assert all(i["labels"]["zone"] == "z1" and i["labels"]["floor"] != "1" for i in zone["items"])
+    dock = facade.get("/api/v1/cameras", token, namespace=BULK, q="dock").json()
+    assert dock["total"] == 10
+    pending = facade.get("/api/v1/cameras", token, namespace=BULK, phase="Pending").json()
+    assert pending["total"] == 1000
+    bad = facade.get("/api/v1/cameras", token, labelSelector="zone in (a")
+    assert bad.status_code == 400
+    assert "labelSelector" in error_of(bad)["message"]
+
+
+def test_viewer_without_rbac_sees_nothing_and_gets_403(world: dict[str, Any]) -> None:
+    facade, outsider = world["facade"], world["tokens"]["outsider"]
+    listing = facade.get("/api/v1/cameras", outsider).json()
+    assert listing["total"] == 0
+    detail = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", outsider)
+    assert detail.status_code == 403
+    assert error_of(detail)["reason"] == "Forbidden"
+    watch = httpx.post(
+        f"{facade.url}/gateway/{LIVE}/lobby/janus",
+        json={"janus": "create", "transaction": "t", "token": outsider},
+    )
+    assert watch.status_code == 403
+    assert watch.json()["error"]["code"] == 403
+
+
+def test_camera_detail_live_figures_and_redis_outage(world: dict[str, Any]) -> None:
+    facade, token, redis = world["facade"], world["tokens"]["viewer"], world["redis"]
+    detail = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", token).json()
+    assert detail["ready"] is True
+    assert detail["stream"]["resolution"] == "640x480"
+    assert detail["live"]["available"] is True
+    redis.stop()
+    try:
+        down = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", token)
+        assert down.status_code == 200
+        assert down.json()["live"] == {"available": False, "figures": {}}
+        assert facade.get("/api/v1/cameras", token).status_code == 200
+        assert (
+            facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby/thumbnail.jpg", token).status_code
+            == 404
+        )
+    finally:
+        redis.start()
+
+
+def test_yaml_export_is_what_a_user_commits(world: dict[str, Any]) -> None:
+    facade, token = world["facade"], world["tokens"]["viewer"]
+    text = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby/yaml", token).text
+    doc = yaml.safe_load(text)
+    assert doc["metadata"] == {"name": "lobby", "namespace": LIVE, "labels": {"site": "hq"}}
+    assert doc["spec"]["source"]["url"].startswith("rtsp://")
+    assert "status" not in doc
+    assert "operator.vas.io" not in text
+
+
+def test_signalling_proxy_lets_through_only_viewer_requests(world: dict[str, Any]) -> None:
+    facade, token = world["facade"], world["tokens"]["viewer"]
+    base = f"{facade.url}/gateway/{LIVE}/lobby/janus"
+
+    def post(path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(base + path, json={"transaction": "t", "token": token, **body})
+
+    session = post("", {"janus": "create"}).json()["data"]["id"]
+    refused = post(f"/{session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"})
+    assert refused.status_code == 403
+    handle = post(f"/{session}", {"janus": "attach", "plugin": "janus.plugin.streaming"}).json()[
+        "data"
+    ]["id"]
+    for body in (
+        {"request": "list"},
+        {"request": "destroy", "id": 1},
+        {"request": "watch", "id": 12345},
+    ):
+        assert post(f"/{session}/{handle}", {"janus": "message", "body": body}).status_code == 403
+    # Another camera's path cannot reuse this session.
+    other = httpx.post(
+        f"{facade.url}/gateway/{BULK}/cam-0001/janus/{session}",
+        json={"janus": "keepalive", "transaction": "t", "token": token},
+    )
+    assert other.json()["janus"] == "error"
+    assert other.json()["error"]["code"] in (403, 404)
+    assert post(f"/{session}", {"janus": "destroy"}).json()["janus"] == "success"
+
+
+def run_browser(facade: FacadeProcess, token: str, play: str, shot: Path) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--allow-loopback-in-peer-connection",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.add_init_script(f"sessionStorage.setItem('vas-token', {token!r})")
+            started = time.monotonic()
+            page.goto(f"{facade.url}/?play={play}")
+            page.wait_for_function(
+                "window.vas && ['playing', 'forbidden', 'offline'].includes(window.vas.state)",
+                timeout=30000,
+            )
+            result: dict[str, Any] = page.evaluate("""() => {
+                const v = document.getElementById('video');
+                return {state: window.vas.state, width: v.videoWidth, t: v.currentTime,
+                        firstFrameMs: window.vas.firstFrameMs,
+                        message: document.getElementById('p-msg').textContent};
+            }""")
+            result["wallMs"] = round((time.monotonic() - started) * 1000)
+            if result["state"] == "playing":
+                page.wait_for_timeout(1500)
+                result["t2"] = page.evaluate("document.getElementById('video').currentTime")
+            page.screenshot(path=str(shot))
+            return result
+        finally:
+            browser.close()
+
+
+def test_browser_plays_a_camera_through_the_facade(world: dict[str, Any]) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    result = run_browser(
+        world["facade"],
+        world["tokens"]["viewer"],
+        f"{LIVE}/lobby",
+        ARTIFACTS / "viewer-playing.png",
+    )
+    assert result["state"] == "playing", result
+    assert result["width"] == 640
+    assert result["t2"] > result["t"]
+    listed = world["janus"].mountpoints()
+    assert len(listed) == 1  # the viewer shares the camera's single mountpoint
+
+
+def test_browser_says_access_denied_without_rbac(world: dict[str, Any]) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    result = run_browser(
+        world["facade"],
+        world["tokens"]["outsider"],
+        f"{LIVE}/lobby",
+        ARTIFACTS / "viewer-forbidden.png",
+    )
+    assert result["state"] == "forbidden"
+    assert result["message"].startswith("Access denied")
+
+
+def test_openapi_fuzzing_finds_no_server_errors(world: dict[str, Any]) -> None:
+    facade, token = world["facade"], world["tokens"]["viewer"]
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{facade.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            "25",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
