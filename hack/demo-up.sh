@@ -53,6 +53,7 @@ start redis redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no 
 wait_tcp 6379
 
 VAS_GATEWAY_NAME=vas-gateway-0 VAS_GATEWAY_ADMIN_URL=http://127.0.0.1:7088/admin \
+  VAS_REDIS_URL=redis://127.0.0.1:6379/0 \
   VAS_METRICS_ADDRESS=127.0.0.1 VAS_METRICS_PORT=9090 \
   start operator .venv/bin/python -m vas_operator --all-namespaces \
   --liveness http://127.0.0.1:8080/healthz

@@ -9,15 +9,9 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from vas_operator.livekeys import live_key, thumbnail_key
+
 log = logging.getLogger("vas_api.live")
-
-
-def live_key(namespace: str, name: str) -> str:
-    return f"vas:live:{namespace}/{name}"
-
-
-def thumbnail_key(namespace: str, name: str) -> str:
-    return f"vas:thumb:{namespace}/{name}"
 
 
 class LiveStore:

@@ -34,6 +34,8 @@ class Expected:
     name: str
     mountpoint_id: int
     ready_since: str | None = None  # lastTransitionTime of its Ready condition
+    snapshot_seconds: int = 0  # thumbnail interval, 0 for none
+    source: tuple[tuple[str, Any], ...] = ()  # spec.source items, to probe for thumbnails
 
 
 @dataclass(frozen=True)
@@ -73,3 +75,35 @@ def decide(
         if media_stale(entry, stale_ms) and settled(cam.ready_since, now):
             out.append(Recheck(cam.namespace, cam.name, "MediaStale"))
     return out
+
+
+def live_figures(
+    expected: list[Expected], listed: list[dict[str, Any]], gateway: str
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per camera, what the viewer shows as live: media age and where it is mounted."""
+    by_id = {entry.get("id"): entry for entry in listed}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for cam in expected:
+        entry = by_id.get(cam.mountpoint_id)
+        if entry is None:
+            continue
+        age = media_age_ms(entry)
+        out[(cam.namespace, cam.name)] = {
+            "gateway": gateway,
+            "receiving": int(age is not None and age <= STALE_MEDIA_MS),
+            **({"lastFrameAgeMs": age} if age is not None else {}),
+        }
+    return out
+
+
+def thumbnails_due(
+    expected: list[Expected], last: dict[tuple[str, str], float], now: float, limit: int
+) -> list[Expected]:
+    """Cameras whose thumbnail is older than their snapshot interval, oldest first."""
+    due = [
+        c
+        for c in expected
+        if c.snapshot_seconds and now - last.get((c.namespace, c.name), 0.0) >= c.snapshot_seconds
+    ]
+    due.sort(key=lambda c: last.get((c.namespace, c.name), 0.0))
+    return due[:limit]

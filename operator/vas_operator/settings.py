@@ -29,6 +29,9 @@ class OperatorSettings(BaseSettings):
     health_interval_seconds: float = Field(
         10.0, gt=0, description="How often each gateway is asked for its mountpoints."
     )
+    redis_url: str = Field(
+        "", description="Redis for live figures and thumbnails; empty turns both off."
+    )
     metrics_address: str = "0.0.0.0"  # noqa: S104  (scraped from other pods)
     metrics_port: int = Field(9090, ge=0, le=65535, description="0 turns metrics off.")
 

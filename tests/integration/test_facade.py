@@ -111,6 +111,8 @@ def world(
             logs / "operator.log",
             gateway_name=GATEWAY,
             mountpoint_key=secrets.token_hex(8),
+            redis_url=redis.url,
+            health_interval_seconds="2",
         )
         operator.start()
         kube.apply(
@@ -228,6 +230,19 @@ def test_camera_detail_live_figures_and_redis_outage(world: dict[str, Any]) -> N
     assert detail["ready"] is True
     assert detail["stream"]["resolution"] == "640x480"
     assert detail["live"]["available"] is True
+    # The operator's gateway watcher fills in live figures and a thumbnail within seconds.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        live = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", token).json()["live"]
+        thumb = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby/thumbnail.jpg", token)
+        if "lastFrameAgeMs" in live["figures"] and thumb.status_code == 200:
+            break
+        time.sleep(0.5)
+    assert live["figures"]["receiving"] == 1, live
+    assert live["figures"]["lastFrameAgeMs"] < 5000
+    assert live["figures"]["gateway"] == GATEWAY
+    assert thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.content[:2] == b"\xff\xd8"  # a JPEG
     redis.stop()
     try:
         down = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", token)

@@ -42,3 +42,20 @@ def test_fresh_mountpoints_get_time_to_connect() -> None:
     old = Expected("ns", "b", 2, ready_since="2026-01-01T00:00:00Z")
     out = decide([fresh, old], [entry(1, 10**9), entry(2, 10**9)], now=now)
     assert [r.name for r in out] == ["b"]
+
+
+def test_live_figures_and_due_thumbnails() -> None:
+    from vas_operator.health import live_figures, thumbnails_due
+
+    cams = [
+        Expected("ns", "a", 1, snapshot_seconds=30),
+        Expected("ns", "b", 2),
+        Expected("ns", "c", 3, snapshot_seconds=10),
+    ]
+    figures = live_figures(cams, [entry(1, 40), entry(2, 60_000)], "gw-0")
+    assert figures[("ns", "a")] == {"gateway": "gw-0", "receiving": 1, "lastFrameAgeMs": 40}
+    assert figures[("ns", "b")]["receiving"] == 0
+    assert ("ns", "c") not in figures  # not on the gateway: nothing to say
+    last = {("ns", "a"): 95.0, ("ns", "c"): 80.0}
+    assert [c.name for c in thumbnails_due(cams, last, now=100.0, limit=5)] == ["c"]
+    assert [c.name for c in thumbnails_due(cams, {}, now=100.0, limit=1)] == ["a"]

@@ -21,6 +21,7 @@ from vas_operator.metrics import RECONCILES
 from vas_operator.models import Camera
 from vas_operator.models.common import API_GROUP, API_VERSION
 from vas_operator.placement import Gateway
+from vas_operator.probe import Credentials
 
 CAMERAS = (API_GROUP, API_VERSION, "cameras")
 SECRET_REVISION = f"{API_GROUP}/credentials-revision"
@@ -31,6 +32,7 @@ async def watch_gateway(memo: kopf.Memo, gateway: Gateway) -> None:
     """One Janus list per interval for the whole gateway, not one call per camera."""
     logger = logging.getLogger("vas.health")
     janus = memo.deps.janus_for(gateway)
+    thumbnails: asyncio.Task[None] | None = None
     while True:
         await asyncio.sleep(memo.cfg.health_interval_seconds)
         index = memo.shared.get("mounted_index")  # stashed by the camera handlers
@@ -42,6 +44,11 @@ async def watch_gateway(memo: kopf.Memo, gateway: Gateway) -> None:
         except JanusError as error:
             logger.warning(f"gateway {gateway.name} did not answer: {error}")
             listed = None
+        if listed is not None and memo.live is not None:
+            ttl = int(memo.cfg.health_interval_seconds * 3) + 1
+            await memo.live.figures(health.live_figures(expected, listed, gateway.name), ttl)
+            if thumbnails is None or thumbnails.done():
+                thumbnails = asyncio.create_task(refresh_thumbnails(memo, expected))
         for recheck in health.decide(expected, listed):
             logger.info(f"re-checking Camera {recheck.namespace}/{recheck.name}: {recheck.reason}")
             stamp = f"{recheck.reason}@{datetime.now(UTC).isoformat(timespec='seconds')}"
@@ -51,6 +58,35 @@ async def watch_gateway(memo: kopf.Memo, gateway: Gateway) -> None:
                 )
             except Exception as error:  # the camera may be gone by now
                 logger.warning(f"could not re-check {recheck.name}: {error}")
+
+
+async def refresh_thumbnails(memo: kopf.Memo, expected: list[health.Expected]) -> None:
+    """Decode one keyframe per camera whose thumbnail is due, at most a pool's worth at once."""
+    last: dict[tuple[str, str], float] = memo.shared.setdefault("thumbnail_at", {})
+    now = asyncio.get_running_loop().time()
+    due = health.thumbnails_due(expected, last, now, memo.cfg.probe_concurrency)
+
+    async def one(cam: health.Expected) -> None:
+        last[(cam.namespace, cam.name)] = now
+        source = dict(cam.source)
+        credentials = None
+        try:
+            ref = source.get("credentialsSecretRef")
+            if ref:
+                keys = (ref.get("usernameKey", "username"), ref.get("passwordKey", "password"))
+                data = await memo.deps.read_secret(cam.namespace, ref["name"], keys)
+                credentials = Credentials(data[keys[0]], data[keys[1]])
+            facts = await memo.deps.prober.probe(
+                source["url"], source.get("transport", "tcp"), credentials, want_thumbnail=True
+            )
+        except Exception as error:  # the reconcile reports failures; a thumbnail just waits
+            logging.getLogger("vas.live").debug(f"no thumbnail for {cam.name}: {error}")
+            return
+        if facts.keyframe_jpeg:
+            ttl = max(cam.snapshot_seconds * 3, 60)
+            await memo.live.thumbnail(cam.namespace, cam.name, facts.keyframe_jpeg, ttl)
+
+    await asyncio.gather(*(one(cam) for cam in due))
 
 
 def parse_camera(body: kopf.Body) -> Camera:
@@ -123,7 +159,7 @@ async def camera_deleted(
 
 @kopf.index(*CAMERAS)
 def mounted_cameras(
-    namespace: str | None, name: str, status: kopf.Status, **_: Any
+    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[str, health.Expected] | None:
     """Ready cameras by the gateway they are mounted on: what the gateway watcher checks."""
     gateway = status.get("gateway") or {}
@@ -132,7 +168,12 @@ def mounted_cameras(
     ready = cond.get(status.get("conditions"), cond.READY) or {}
     return {
         gateway["pod"]: health.Expected(
-            namespace, name, int(gateway["mountpointId"]), ready.get("lastTransitionTime")
+            namespace,
+            name,
+            int(gateway["mountpointId"]),
+            ready.get("lastTransitionTime"),
+            snapshot_seconds=int((spec.get("snapshot") or {}).get("intervalSeconds", 0)),
+            source=tuple(sorted((spec.get("source") or {}).items())),
         )
     }
 

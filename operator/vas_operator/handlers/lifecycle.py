@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 from vas_operator import camera as camera_logic
 from vas_operator.clients import kube
 from vas_operator.clients.janus import JanusAdmin
+from vas_operator.clients.live import LiveWriter
 from vas_operator.handlers.cameras import watch_gateway
 from vas_operator.handlers.groups import sync_groups
 from vas_operator.metrics import PhaseTracker
@@ -47,6 +48,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.http = httpx.AsyncClient(timeout=cfg.janus_timeout_seconds)
     memo.prober = Prober(cfg.probe_concurrency, cfg.probe_timeout_seconds)
     memo.phases = PhaseTracker()
+    memo.live = LiveWriter(cfg.redis_url) if cfg.redis_url else None
     gateway = Gateway(cfg.gateway_name, cfg.gateway_admin_url)
     admin_secret = cfg.janus_admin_secret.get_secret_value()
 
@@ -77,6 +79,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     for task in memo.tasks:
         task.cancel()
+    if memo.live is not None:
+        await memo.live.close()
     memo.prober.close()
     await memo.http.aclose()
     await memo.api.close()
