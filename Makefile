@@ -93,3 +93,7 @@ CAMERAS ?= 50
 .PHONY: bench-cameras
 bench-cameras: prereqs ## N cameras applied at once -> time until all Ready (CAMERAS=50)
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.cameras_ready --cameras $(CAMERAS)
+
+.PHONY: bench-facade
+bench-facade: prereqs ## Facade list latency with 10,000 cameras; viewer page load to first frame
+	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.facade

@@ -52,8 +52,10 @@ async function loadGroups() {
   sel.value = keep;
 }
 
-async function loadCameras() {
-  const params = new URLSearchParams({ limit: '500' });
+const PAGE = 120;
+
+function query() {
+  const params = new URLSearchParams({ limit: String(PAGE) });
   const q = $('search').value.trim(), labels = $('labels').value.trim(), group = $('group').value;
   if (q) params.set('q', q);
   if (labels) params.set('labelSelector', labels);
@@ -65,22 +67,24 @@ async function loadCameras() {
     if (g && g.layout && g.layout.columns) cols = String(g.layout.columns);
   }
   $('grid').style.setProperty('--cols', cols || 'auto-fill');
-  const items = [];
-  let token = null;
-  do {
-    if (token) params.set('continue', token);
-    const page = await (await api('/api/v1/cameras?' + params)).json();
-    items.push(...page.items); token = page.continue;
-  } while (token);
-  state.cameras = items;
-  render();
+  return params;
 }
 
-function render() {
+// One page at a time: a site with thousands of cameras must not load them all to show twenty.
+async function loadCameras(more) {
+  const params = query();
+  if (more && state.next) params.set('continue', state.next);
+  const page = await (await api('/api/v1/cameras?' + params)).json();
+  state.cameras = more ? state.cameras.concat(page.items) : page.items;
+  state.next = page.continue; state.total = page.total;
+  render(more ? page.items : null);
+}
+
+function render(added) {
   const grid = $('grid');
-  grid.innerHTML = '';
+  if (!added) grid.innerHTML = '';
   $('empty').hidden = state.cameras.length > 0;
-  for (const cam of state.cameras) {
+  for (const cam of added || state.cameras) {
     const card = document.createElement('article');
     card.className = 'card';
     card.dataset.camera = cam.namespace + '/' + cam.name;
@@ -93,10 +97,23 @@ function render() {
       s.resolution, s.codec, cam.ready ? '' : cam.reason].filter(Boolean).join(' · ');
     card.title = cam.description || '';
     card.addEventListener('click', () => play(cam));
+    card._cam = cam;
     grid.appendChild(card);
-    thumbnail(cam, card.querySelector('.thumb'));
+    thumbs.observe(card);
   }
+  const more = $('more');
+  more.hidden = !state.next;
+  more.textContent = `Show more (${state.cameras.length} of ${state.total})`;
 }
+
+// Thumbnails only for cards on screen.
+const thumbs = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    thumbs.unobserve(e.target);
+    if (e.target._cam.ready) thumbnail(e.target._cam, e.target.querySelector('.thumb'));
+  }
+}, { rootMargin: '200px' });
 
 async function thumbnail(cam, el) {
   try {
@@ -232,6 +249,7 @@ for (const id of ['search', 'labels']) {
   $(id).addEventListener('input', () => { clearTimeout(debounce); debounce = setTimeout(refresh, 250); });
 }
 $('group').addEventListener('change', refresh);
+$('more').addEventListener('click', () => loadCameras(true).catch((e) => notice(e.message, 'error')));
 
 async function refresh() {
   try { notice(''); await loadCameras(); } catch (e) {
@@ -244,10 +262,10 @@ async function boot() {
     const me = await (await api('/api/v1/me')).json();
     $('who').textContent = me.devMode ? 'dev mode' : me.username;
     if (me.devMode) notice('Development mode: no sign-in, every camera is visible.');
+    const wanted = new URLSearchParams(location.search).get('play');
+    if (wanted) playByName(wanted);  // at once, not after the grid
     await loadGroups();
     await loadCameras();
-    const wanted = new URLSearchParams(location.search).get('play');
-    if (wanted) await playByName(wanted);
     setInterval(() => { if (!state.player) refresh(); }, 10000);
   } catch (e) {
     if (e.code !== 401) notice(e.message, 'error');
