@@ -97,3 +97,7 @@ bench-cameras: prereqs ## N cameras applied at once -> time until all Ready (CAM
 .PHONY: bench-facade
 bench-facade: prereqs ## Facade list latency with 10,000 cameras; viewer page load to first frame
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.facade
+
+.PHONY: bench-sweep
+bench-sweep: prereqs ## DiscoveryScan sweep against nmap on 127.0.0.0/24 and /16
+	$(PY) -m bench.sweep

@@ -17,6 +17,7 @@ APT_PACKAGES=(
   # browser tests and the viewer's janus.js; gcc builds the loopback-ICE test shim
   redis-server
   chromium libjs-janus-gateway libjs-webrtc-adapter gcc libc6-dev
+  nmap  # only bench-sweep uses it, as the yardstick
 )
 
 missing=()

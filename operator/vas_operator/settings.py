@@ -32,6 +32,11 @@ class OperatorSettings(BaseSettings):
     redis_url: str = Field(
         "", description="Redis for live figures and thumbnails; empty turns both off."
     )
+    discovery_allowed_cidrs: list[str] = Field(
+        default_factory=list,
+        description='CIDRs any DiscoveryScan may touch, JSON: ["10.20.0.0/16"]. Empty: none.',
+    )
+    discovery_max_addresses: int = Field(65536, ge=1, description="Addresses per scan, at most.")
     metrics_address: str = "0.0.0.0"  # noqa: S104  (scraped from other pods)
     metrics_port: int = Field(9090, ge=0, le=65535, description="0 turns metrics off.")
 

@@ -1,0 +1,2 @@
+"""DiscoveryScan's network side: target expansion and the allow-list, the TCP sweep, RTSP
+confirmation. Plain code with no Kubernetes in it."""
