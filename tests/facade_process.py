@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from tests.media.fixtures import stop_pid
-from tests.support import Cluster, free_port
+from tests.support import Cluster, free_port, wait_serving
 
 
 @dataclass
@@ -43,17 +42,8 @@ class FacadeProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"facade exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("facade not ready in 30 s")
+        wait_serving(self.proc, f"{self.url}/readyz", self.log_path, "facade")
+        return self
 
     def stop(self) -> None:
         stop_pid(self.proc)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.media.fixtures import JanusGateway
-from tests.support import Cluster, free_port
+from tests.media.fixtures import JanusGateway, stop_pid
+from tests.support import Cluster, free_port, wait_serving
 
 
 @dataclass
@@ -47,27 +45,12 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.liveness_port}/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("operator did not become live in 30 s")
+        wait_serving(
+            self.proc, f"http://127.0.0.1:{self.liveness_port}/healthz", self.log_path, "operator"
+        )
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_pid(self.proc, timeout=20)
 
     def restart(self) -> None:
         self.stop()

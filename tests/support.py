@@ -6,12 +6,15 @@ import json
 import os
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "manifests" / "examples"
 CRDS = REPO / "crds"
@@ -103,3 +106,34 @@ def load_examples() -> list[dict[str, Any]]:
     for path in sorted(EXAMPLES.glob("*.yaml")):
         docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
     return docs
+
+
+def wait_serving(
+    proc: subprocess.Popen[bytes], url: str, log_path: Path, what: str, timeout: float = 30
+) -> None:
+    """Until ``url`` answers 200; fails at once, with the log's tail, if the process exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer {url} within {timeout:g} s")
+
+
+def poll(fetch: Callable[[], T], check: Callable[[T], bool], timeout: float, what: str) -> T:
+    """Fetch until check passes; the assertion names what never happened and the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if check(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never got there: {value}")
+        time.sleep(0.3)

@@ -195,11 +195,7 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
     ) -> dict[str, Any]:
         """Cameras the viewer may list, filtered, in stable pages (namespace, name order)."""
         allowed = await visible_namespaces(request, viewer)
-        namespaces = allowed
-        if namespace is not None:
-            namespaces = frozenset({namespace}) & (
-                allowed if allowed is not None else frozenset({namespace})
-            )
+        namespaces = listing.scope(allowed, namespace)
         selector = listing.parse_label_selector(label_selector)
         if group is not None:
             if namespace is None:
@@ -232,11 +228,7 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
     ) -> dict[str, Any]:
         """CameraGroups in the namespaces where the viewer may list cameras."""
         allowed = await visible_namespaces(request, viewer)
-        namespaces = allowed
-        if namespace is not None:
-            namespaces = frozenset({namespace}) & (
-                allowed if allowed is not None else frozenset({namespace})
-            )
+        namespaces = listing.scope(allowed, namespace)
         items, token, total = listing.page(
             list(request.app.state.cache.groups.values()),
             Filters(namespaces=namespaces),

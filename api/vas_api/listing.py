@@ -70,6 +70,16 @@ def parse_label_selector(text: str | None) -> dict[str, Any] | None:
     return {"matchLabels": match_labels, "matchExpressions": expressions}
 
 
+def scope(allowed: frozenset[str] | None, namespace: str | None) -> frozenset[str] | None:
+    """The namespaces to list: the one asked for, if the viewer may see it, else all they may
+    see (None: no restriction, development mode)."""
+    if namespace is None:
+        return allowed
+    if allowed is None:
+        return frozenset({namespace})
+    return frozenset({namespace}) & allowed
+
+
 def encode_token(key: tuple[str, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 

@@ -12,7 +12,7 @@ import yaml
 
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
-from tests.support import Cluster
+from tests.support import Cluster, poll
 
 pytestmark = pytest.mark.cluster
 NS = "group-tests"
@@ -23,7 +23,11 @@ def stack(
     crds_installed: Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[OperatorProcess, RtspCamera]]:
     crds_installed.kubectl("create", "namespace", NS)
-    with RtspCamera(mounts=["/cam1"]) as camera, JanusGateway() as janus:
+    logs = tmp_path_factory.mktemp("groups")
+    with (
+        RtspCamera(mounts=["/cam1"], log_path=logs / "camera.log") as camera,
+        JanusGateway() as janus,
+    ):
         process = operator_for(
             crds_installed,
             janus,
@@ -58,14 +62,12 @@ def group_doc(name: str, selector: dict[str, Any]) -> dict[str, Any]:
 def wait_group(
     kube: Cluster, name: str, check: Callable[[dict[str, Any]], bool], timeout: float = 30
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = kube.get_json("-n", NS, "camgrp", name).get("status", {})
-        if check(status):
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"group {name} never got there: {status}")
-        time.sleep(0.3)
+    return poll(
+        lambda: kube.get_json("-n", NS, "camgrp", name).get("status", {}),
+        check,
+        timeout,
+        f"group {name}",
+    )
 
 
 def counts(members: int, ready: int) -> Callable[[dict[str, Any]], bool]:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
-from tests.support import Cluster
+from tests.support import Cluster, poll
 from vas_operator.mountpoints import mountpoint_id, mountpoint_secret
 
 pytestmark = pytest.mark.cluster
@@ -105,14 +105,7 @@ def condition(cam: dict[str, Any], type_: str) -> dict[str, Any]:
 def wait_for(
     kube: Cluster, name: str, check: Callable[[dict[str, Any]], bool], timeout: float = 60
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    cam = get_cam(kube, name)
-    while time.monotonic() < deadline:
-        if check(cam):
-            return cam
-        time.sleep(0.3)
-        cam = get_cam(kube, name)
-    raise AssertionError(f"camera {name} never got there; status: {cam.get('status')}")
+    return poll(lambda: get_cam(kube, name), check, timeout, f"camera {name}")
 
 
 def is_ready(cam: dict[str, Any]) -> bool:

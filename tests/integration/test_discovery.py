@@ -17,7 +17,7 @@ import pytest
 
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
-from tests.support import Cluster, free_port
+from tests.support import Cluster, free_port, poll
 
 pytestmark = pytest.mark.cluster
 NS = "discovery-tests"
@@ -124,14 +124,12 @@ def scan_doc(name: str, targets: list[str], port: int, **extra: Any) -> dict[str
 def wait_scan(
     kube: Cluster, name: str, check: Callable[[dict[str, Any]], bool], timeout: float = 60
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = kube.get_json("-n", NS, "dscan", name).get("status", {})
-        if check(status):
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"scan {name} never got there: {status}")
-        time.sleep(0.3)
+    return poll(
+        lambda: kube.get_json("-n", NS, "dscan", name).get("status", {}),
+        check,
+        timeout,
+        f"scan {name}",
+    )
 
 
 def test_scan_finds_exactly_the_cameras_and_creates_them_once(lab: dict[str, Any]) -> None:

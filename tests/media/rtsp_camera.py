@@ -6,8 +6,8 @@ Runs under the system Python (python3-gi lives in Debian's dist-packages, not in
     /usr/bin/python3 tests/media/rtsp_camera.py --port 8554 --mount /cam1 \
         --secure-mount /secure:admin:s3cret
 
-Prints "ready PORT" once listening. One shared encoder per mount serves every client, so
-fifty Cameras pointing at /cam1?n=1../cam1?n=50 cost one encoder.
+Prints "ready PORT" once listening. Each client of /camN gets its own encoder (2-6 % of a
+core); --fanout N adds /fan/0../fan/N-1 served by one shared encoder, for benchmarks.
 """
 
 from __future__ import annotations
@@ -88,7 +88,10 @@ def main() -> int:
         f.set_launch(
             launch_line(PATTERNS[index % len(PATTERNS)], args.width, args.height, args.fps)
         )
-        f.set_shared(True)
+        # One pipeline per client. With shared media, GStreamer 1.22's RTSP server aborts
+        # (rtsp-media.c gst_rtsp_media_get_rates: assertion failed) when two clients set up
+        # while the media is still prerolling, as a probe plus a Janus mount do.
+        f.set_shared(False)
         return f
 
     for i, path in enumerate(args.mount):
