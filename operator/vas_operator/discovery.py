@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import re
 import threading
 from collections.abc import Callable
@@ -27,15 +28,32 @@ class Result:
     streams: list[rtsp.Stream]
 
 
+def extra_hosts(spec: DiscoveryScanSpec, onvif_hosts: list[str]) -> list[str]:
+    """ONVIF-announced hosts that the targets do not already cover."""
+    nets = targets.networks(spec.targets)
+    out = []
+    for host in dict.fromkeys(onvif_hosts):
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            continue  # a host name in an XAddr: not swept
+        if not any(address in net for net in nets):
+            out.append(str(address))
+    return out
+
+
 async def run(
     spec: DiscoveryScanSpec,
     candidates: list[rtsp.Candidate],
     progress: Callable[[int, int], None],
     cancel: threading.Event | None = None,
+    onvif_hosts: list[str] | None = None,
 ) -> Result:
-    """Sweep the targets in a thread (the event loop stays free), then confirm each open port
-    with real RTSP requests, a bounded number at a time."""
-    total = targets.endpoint_count(spec.targets, spec.ports)
+    """Sweep the targets (and hosts that answered an ONVIF Probe) in a thread, so the event
+    loop stays free, then confirm each open port with real RTSP requests, a bounded number at
+    a time."""
+    swept = [*spec.targets, *extra_hosts(spec, onvif_hosts or [])]
+    total = targets.endpoint_count(swept, spec.ports)
     progress(0, total)
     loop = asyncio.get_running_loop()
 
@@ -45,7 +63,7 @@ async def run(
     open_ports = await loop.run_in_executor(
         None,
         sweep.sweep,
-        targets.endpoints(spec.targets, spec.ports),
+        targets.endpoints(swept, spec.ports),
         spec.concurrency,
         spec.connect_timeout_milliseconds / 1000,
         report,
@@ -117,13 +135,13 @@ def camera_manifest(
     }
 
 
-def finding(stream: rtsp.Stream, camera: str | None) -> dict[str, Any]:
+def finding(stream: rtsp.Stream, camera: str | None, via_onvif: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "address": stream.address,
         "port": stream.port,
         "path": stream.path,
         "authRequired": stream.auth_required,
-        "source": "Sweep",
+        "source": "ONVIF" if via_onvif else "Sweep",
     }
     if stream.credentials_secret:
         out["credentialsSecret"] = stream.credentials_secret

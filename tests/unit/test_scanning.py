@@ -65,3 +65,33 @@ def test_basic_and_digest_answers() -> None:
     expected = hashlib.md5(f"{ha1}:abc:{ha2}".encode()).hexdigest()  # noqa: S324
     assert f'response="{expected}"' in header
     assert "secret" not in repr(cand)
+
+
+def test_onvif_hosts_are_added_only_when_not_already_targets() -> None:
+    from vas_operator.discovery import extra_hosts
+    from vas_operator.models.scan import DiscoveryScanSpec
+
+    spec = DiscoveryScanSpec.model_validate({"targets": ["192.0.2.0/28"]})
+    hosts = ["192.0.2.5", "198.51.100.9", "198.51.100.9", "camera.local"]
+    assert extra_hosts(spec, hosts) == ["198.51.100.9"]
+
+
+def test_probe_matches_are_parsed_and_filtered_by_relates_to() -> None:
+    from vas_operator.scanning.onvif import parse_matches
+
+    reply = b"""<?xml version="1.0"?>
+<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"
+ xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"
+ xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery">
+ <s:Header><a:RelatesTo>urn:uuid:1</a:RelatesTo></s:Header>
+ <s:Body><d:ProbeMatches><d:ProbeMatch>
+  <a:EndpointReference><a:Address>urn:uuid:cam</a:Address></a:EndpointReference>
+  <d:Types>dn:NetworkVideoTransmitter</d:Types>
+  <d:Scopes>onvif://www.onvif.org/name/Gate</d:Scopes>
+  <d:XAddrs>http://192.0.2.7/onvif/device_service http://[2001:db8::7]/onvif</d:XAddrs>
+ </d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>"""
+    (device,) = parse_matches(reply, "urn:uuid:1")
+    assert device.endpoint == "urn:uuid:cam"
+    assert device.hosts == ("192.0.2.7", "2001:db8::7")
+    assert parse_matches(reply, "urn:uuid:2") == []
+    assert parse_matches(b"<not-xml", "urn:uuid:1") == []

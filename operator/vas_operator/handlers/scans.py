@@ -23,7 +23,7 @@ from vas_operator.clients import kube
 from vas_operator.conditions import Observation
 from vas_operator.models import DiscoveryScan
 from vas_operator.models.common import API_GROUP, API_VERSION
-from vas_operator.scanning import rtsp, targets
+from vas_operator.scanning import onvif, rtsp, targets
 
 SCANS = (API_GROUP, API_VERSION, "discoveryscans")
 PROGRESS_EVERY_SECONDS = 1.0
@@ -154,7 +154,18 @@ async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
         pending.add(task)
         task.add_done_callback(pending.discard)
 
-    result = await discovery.run(spec, candidates, progress)
+    onvif_only: list[str] = []
+    if spec.onvif.enabled:
+        # Multicast reaches the operator's own segment; announced hosts are swept only when
+        # the allow-list covers them, like any target.
+        devices = await loop.run_in_executor(None, onvif.probe, 3.0)
+        hosts = [h for d in devices for h in d.hosts]
+        onvif_only = [
+            h
+            for h in discovery.extra_hosts(spec, hosts)
+            if targets.refusal([h], cfg.discovery_allowed_cidrs, 1) is None
+        ]
+    result = await discovery.run(spec, candidates, progress, onvif_hosts=onvif_only)
     await asyncio.gather(*pending, return_exceptions=True)
     findings = []
     for stream in result.streams[:1024]:
@@ -163,7 +174,7 @@ async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
             manifest = discovery.camera_manifest(name, namespace, spec, stream)
             await _create_camera(memo, manifest)
             camera = manifest["metadata"]["name"]
-        findings.append(discovery.finding(stream, camera))
+        findings.append(discovery.finding(stream, camera, stream.address in onvif_only))
     done = _now()
     message = (
         f"found {len(result.streams)} RTSP streams on {result.open_ports} open ports "
