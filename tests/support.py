@@ -137,3 +137,18 @@ def poll(fetch: Callable[[], T], check: Callable[[T], bool], timeout: float, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} never got there: {value}")
         time.sleep(0.3)
+
+
+def credentials_secret(namespace: str, name: str, username: str, password: str) -> dict[str, Any]:
+    """A Secret with the username/password keys Cameras and DiscoveryScans read."""
+    import base64
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {
+            "username": base64.b64encode(username.encode()).decode(),
+            "password": base64.b64encode(password.encode()).decode(),
+        },
+    }

@@ -249,7 +249,11 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
         """One camera with its conditions and live figures (viewers, last-frame age)."""
         item = await camera_for(request, viewer, namespace, name)
         figures = await request.app.state.live.figures(namespace, name)
-        live = LiveFigures(available=figures is not None, figures=figures or {})
+        # Viewers are counted by this facade, which carries their signalling.
+        viewers = request.app.state.sessions.viewers(f"{namespace}/{name}")
+        live = LiveFigures(
+            available=figures is not None, figures={**(figures or {}), "viewers": viewers}
+        )
         return {**item, "live": live}
 
     @app.get(

@@ -69,6 +69,12 @@ class Sessions:
     def drop(self, session: int) -> None:
         self._owner.pop(session, None)
 
+    def viewers(self, camera: str) -> int:
+        """Live viewer sessions for a camera through this facade (janus.js polls every 30 s
+        at most, so a session idle for longer than the TTL has gone)."""
+        self._prune()
+        return sum(1 for owner, _, _ in self._owner.values() if owner == camera)
+
     def _prune(self) -> None:
         cutoff = time.monotonic() - SESSION_TTL_SECONDS
         for key in [k for k, v in self._owner.items() if v[2] < cutoff]:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
-from tests.support import Cluster, poll
+from tests.support import Cluster, credentials_secret, poll
 from vas_operator.mountpoints import mountpoint_id, mountpoint_secret
 
 pytestmark = pytest.mark.cluster
@@ -78,17 +78,7 @@ def apply_camera(kube: Cluster, name: str, url: str, **spec: Any) -> None:
 
 
 def apply_secret(kube: Cluster, name: str, password: str) -> None:
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": NS},
-            "data": {
-                "username": base64.b64encode(b"admin").decode(),
-                "password": base64.b64encode(password.encode()).decode(),
-            },
-        }
-    )
+    kube.apply(credentials_secret(NS, name, "admin", password))
 
 
 def get_cam(kube: Cluster, name: str) -> dict[str, Any]:

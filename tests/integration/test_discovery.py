@@ -4,7 +4,6 @@ see a connection."""
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import socket
@@ -17,7 +16,7 @@ import pytest
 
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
-from tests.support import Cluster, free_port, poll
+from tests.support import Cluster, credentials_secret, free_port, poll
 
 pytestmark = pytest.mark.cluster
 NS = "discovery-tests"
@@ -62,17 +61,7 @@ def lab(
     kube = crds_installed
     kube.kubectl("create", "namespace", NS)
     for name, password in (("wrong-creds", "nope"), ("lab-creds", PASSWORD)):
-        kube.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": name, "namespace": NS},
-                "data": {
-                    "username": base64.b64encode(b"admin").decode(),
-                    "password": base64.b64encode(password.encode()).decode(),
-                },
-            }
-        )
+        kube.apply(credentials_secret(NS, name, "admin", password))
     port = free_port()
     http = Listener("127.0.0.4", port, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
     silent = Listener("127.0.0.5", port, None)

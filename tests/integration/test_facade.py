@@ -247,7 +247,8 @@ def test_camera_detail_live_figures_and_redis_outage(world: dict[str, Any]) -> N
     try:
         down = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", token)
         assert down.status_code == 200
-        assert down.json()["live"] == {"available": False, "figures": {}}
+        assert down.json()["live"]["available"] is False
+        assert set(down.json()["live"]["figures"]) == {"viewers"}
         assert facade.get("/api/v1/cameras", token).status_code == 200
         assert (
             facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby/thumbnail.jpg", token).status_code
@@ -274,7 +275,13 @@ def test_signalling_proxy_lets_through_only_viewer_requests(world: dict[str, Any
     def post(path: str, body: dict[str, Any]) -> httpx.Response:
         return httpx.post(base + path, json={"transaction": "t", "token": token, **body})
 
+    def viewers() -> int:
+        live = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", token).json()["live"]
+        return int(live["figures"]["viewers"])
+
+    assert viewers() == 0
     session = post("", {"janus": "create"}).json()["data"]["id"]
+    assert viewers() == 1
     refused = post(f"/{session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"})
     assert refused.status_code == 403
     handle = post(f"/{session}", {"janus": "attach", "plugin": "janus.plugin.streaming"}).json()[
@@ -294,6 +301,7 @@ def test_signalling_proxy_lets_through_only_viewer_requests(world: dict[str, Any
     assert other.json()["janus"] == "error"
     assert other.json()["error"]["code"] in (403, 404)
     assert post(f"/{session}", {"janus": "destroy"}).json()["janus"] == "success"
+    assert viewers() == 0
 
 
 def run_browser(facade: FacadeProcess, token: str, play: str, shot: Path) -> dict[str, Any]:

@@ -43,6 +43,31 @@ def segment() -> Iterator[tuple[str, str]]:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
+def probe_from(namespace: str, timeout: float) -> list[dict[str, object]]:
+    """Run the operator's Probe inside a namespace, as the operator would on that segment."""
+    out = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            sys.executable,
+            "-m",
+            "vas_operator.scanning.onvif",
+            "--timeout",
+            str(timeout),
+            "--interface-address",
+            OP_IP,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    devices: list[dict[str, object]] = json.loads(out)
+    return devices
+
+
 def test_probe_finds_a_camera_published_by_wsdiscovery(segment: tuple[str, str]) -> None:
     cam, op = segment
     xaddr = f"http://{CAM_IP}/onvif/device_service"
@@ -66,26 +91,7 @@ def test_probe_finds_a_camera_published_by_wsdiscovery(segment: tuple[str, str])
     try:
         assert publisher.stdout is not None
         assert publisher.stdout.readline().strip() == "ready"
-        out = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                op,
-                sys.executable,
-                "-m",
-                "vas_operator.scanning.onvif",
-                "--timeout",
-                "3",
-                "--interface-address",
-                OP_IP,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stdout
-        devices = json.loads(out)
+        devices = probe_from(op, 3)
         assert len(devices) == 1, devices
         assert devices[0]["xaddrs"] == [xaddr]
         assert "onvif://www.onvif.org/name/Gate" in devices[0]["scopes"]
@@ -97,23 +103,4 @@ def test_probe_finds_a_camera_published_by_wsdiscovery(segment: tuple[str, str])
 
 def test_probe_without_cameras_finds_nothing(segment: tuple[str, str]) -> None:
     _, op = segment
-    out = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            op,
-            sys.executable,
-            "-m",
-            "vas_operator.scanning.onvif",
-            "--timeout",
-            "1",
-            "--interface-address",
-            OP_IP,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
-    assert json.loads(out) == []
+    assert probe_from(op, 1) == []
