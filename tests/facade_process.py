@@ -21,6 +21,7 @@ class FacadeProcess:
     redis_url: str
     gateways: dict[str, str]
     auth: str = "kubernetes"
+    extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -34,6 +35,7 @@ class FacadeProcess:
             "VAS_API_AUTH": self.auth,
             "VAS_API_REDIS_URL": self.redis_url,
             "VAS_API_GATEWAYS": json.dumps(self.gateways),
+            **self.extra_env,
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -1,0 +1,156 @@
+"""The operator and the facade run under the ServiceAccounts and ClusterRoles of
+manifests/deploy/, not as cluster admin: if a rule is missing, something here breaks."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.facade_process import FacadeProcess
+from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
+from tests.operator_process import operator_for
+from tests.support import REPO, Cluster, credentials_secret, poll
+
+pytestmark = pytest.mark.cluster
+NS = "rbac-tests"
+PASSWORD = f"pw-{secrets.token_hex(6)}"
+
+
+def kubeconfig_for(kube: Cluster, token: str, path: Path) -> Path:
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters: [{{name: c, cluster: {{server: '{kube.server}', "
+        "insecure-skip-tls-verify: true}}]\n"
+        f"users: [{{name: u, user: {{token: '{token}'}}}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+    )
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    crds_installed: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    kube = crds_installed
+    work = tmp_path_factory.mktemp("rbac")
+    kube.kubectl("apply", "-k", str(REPO / "manifests" / "deploy"))
+    kube.kubectl("create", "namespace", NS)
+    kube.kubectl("create", "serviceaccount", "guard", "-n", NS)
+    kube.kubectl(
+        "create",
+        "rolebinding",
+        "guard-watch",
+        "--clusterrole=vas-camera-viewer",
+        f"--serviceaccount={NS}:guard",
+        "-n",
+        NS,
+    )
+    token = {
+        sa: kube.kubectl("create", "token", sa, "-n", ns, "--duration=2h").stdout.strip()
+        for sa, ns in (("vas-operator", "vas-system"), ("vas-facade", "vas-system"), ("guard", NS))
+    }
+    with (
+        RtspCamera(mounts=[], secure_mounts=[("/secure", "admin", PASSWORD)]) as camera,
+        JanusGateway() as janus,
+        RedisServer() as redis,
+    ):
+        operator = operator_for(
+            kube,
+            janus,
+            NS,
+            work / "operator.log",
+            mountpoint_key=secrets.token_hex(8),
+            redis_url=redis.url,
+            health_interval_seconds="2",
+        )
+        operator.env_extra["KUBECONFIG"] = str(
+            kubeconfig_for(kube, token["vas-operator"], work / "operator.kubeconfig")
+        )
+        operator.start()
+        facade = FacadeProcess(kube, work / "facade.log", redis.url, {"gateway-test-0": janus.url})
+        facade.extra_env = {
+            "KUBECONFIG": str(kubeconfig_for(kube, token["vas-facade"], work / "facade.kubeconfig"))
+        }
+        try:
+            yield {
+                "kube": kube,
+                "camera": camera,
+                "operator": operator,
+                "facade": facade,
+                "guard": token["guard"],
+            }
+        finally:
+            facade.stop()
+            operator.stop()
+
+
+def test_operator_reconciles_with_its_own_role(deployed: dict[str, Any]) -> None:
+    kube, camera, operator = deployed["kube"], deployed["camera"], deployed["operator"]
+    kube.apply(credentials_secret(NS, "gate-creds", "admin", "wrong"))
+    kube.apply(
+        {
+            "apiVersion": "vas.io/v1alpha1",
+            "kind": "Camera",
+            "metadata": {"name": "gate", "namespace": NS, "labels": {"site": "north"}},
+            "spec": {
+                "source": {
+                    "url": camera.url("/secure"),
+                    "credentialsSecretRef": {"name": "gate-creds"},
+                }
+            },
+        }
+    )
+    kube.apply(
+        {
+            "apiVersion": "vas.io/v1alpha1",
+            "kind": "CameraGroup",
+            "metadata": {"name": "north", "namespace": NS},
+            "spec": {"selector": {"matchLabels": {"site": "north"}}},
+        }
+    )
+
+    def cam() -> dict[str, Any]:
+        return kube.get_json("-n", NS, "cam", "gate")
+
+    def reason(c: dict[str, Any]) -> str | None:
+        ready = [x for x in c.get("status", {}).get("conditions", []) if x["type"] == "Ready"]
+        return ready[0]["reason"] if ready else None
+
+    poll(cam, lambda c: reason(c) == "Unauthorized", 60, "camera gate")
+    kube.apply(credentials_secret(NS, "gate-creds", "admin", PASSWORD))  # watch + annotate
+    poll(cam, lambda c: reason(c) == "Mounted", 60, "camera gate")
+    poll(
+        lambda: kube.get_json("-n", NS, "camgrp", "north").get("status", {}),
+        lambda s: s.get("readyMembers") == 1,
+        30,
+        "group north",
+    )
+    events = kube.kubectl("get", "-n", NS, "events").stdout
+    assert "Mounted" in events
+    assert "AllReady" in events
+    log = operator.log()
+    assert "403" not in log
+    assert "Forbidden" not in log
+    assert PASSWORD not in log
+
+
+def test_facade_serves_with_its_own_role(deployed: dict[str, Any]) -> None:
+    kube, facade, guard = deployed["kube"], deployed["facade"], deployed["guard"]
+    facade.start()
+    listing = poll(
+        lambda: facade.get("/api/v1/cameras", guard).json(),
+        lambda body: body.get("total") == 1,
+        30,
+        "facade listing",
+    )
+    assert listing["items"][0]["name"] == "gate"
+    detail = facade.get(f"/api/v1/namespaces/{NS}/cameras/gate", guard)
+    assert detail.status_code == 200
+    assert facade.get(f"/api/v1/namespaces/{NS}/cameras/gate", "bogus").status_code == 401
+    assert "Forbidden" not in facade.log()
+    del kube
