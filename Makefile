@@ -64,15 +64,22 @@ examples: ## Apply manifests/examples/
 	$(KUBECTL) apply -f manifests/examples/
 
 .PHONY: crds
-crds: ## Regenerate crds/ from the Python models
+crds: ## Regenerate crds/ (and the chart's copy) from the Python models
 	$(PY) -m vas_operator.crdgen --output-dir crds
+	$(PY) -m vas_operator.crdgen --output-dir charts/vas/files/crds
+
+.PHONY: chart
+chart: crds ## Regenerate the chart's CRD copies and values.schema.json
+	$(PY) hack/values_schema.py
 
 .PHONY: lint
 lint: ## ruff, mypy and a check that crds/ matches the models
-	$(VENV)/bin/ruff check operator api tests bench janus-image
-	$(VENV)/bin/ruff format --check operator api tests bench janus-image
+	$(VENV)/bin/ruff check operator api tests bench janus-image hack
+	$(VENV)/bin/ruff format --check operator api tests bench janus-image hack
 	$(VENV)/bin/mypy
 	$(PY) -m vas_operator.crdgen --check --output-dir crds
+	$(PY) -m vas_operator.crdgen --check --output-dir charts/vas/files/crds
+	$(PY) hack/values_schema.py --check
 
 ##@ With Docker (kind)
 .PHONY: kind-up

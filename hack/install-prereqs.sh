@@ -45,3 +45,4 @@ if [ "$(cat .venv/.vas-installed 2>/dev/null)" != "$stamp" ]; then
 fi
 
 hack/build-control-plane.sh >/dev/null
+hack/build-helm.sh >/dev/null

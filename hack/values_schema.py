@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Writes charts/vas/values.schema.json from values.yaml: every key typed, unknown keys refused,
+so a typo in a values file fails `helm install` instead of being ignored.
+
+    python hack/values_schema.py           # rewrite
+    python hack/values_schema.py --check   # exit 1 when stale
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CHART = Path(__file__).resolve().parent.parent / "charts" / "vas"
+# Free-form maps (Kubernetes objects passed through) and the rules the schema adds.
+OPEN = {
+    "resources",
+    "nodeSelector",
+    "affinity",
+    "podSecurityContext",
+    "securityContext",
+    "requests",
+    "limits",
+    "capabilities",
+    "seccompProfile",
+}
+EXTRA: dict[str, dict[str, Any]] = {
+    "facade.auth": {"enum": ["kubernetes", "none"]},
+    "gateway.replicas": {
+        "minimum": 1,
+        "maximum": 1,
+        "description": "One until the gateway pool lands.",
+    },
+    "facade.replicas": {"minimum": 1},
+    "facade.service.type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
+}
+
+
+def schema_of(value: Any, path: str) -> dict[str, Any]:
+    key = path.rsplit(".", 1)[-1]
+    if isinstance(value, dict):
+        if key in OPEN:
+            return {"type": "object"}
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {k: schema_of(v, f"{path}.{k}".lstrip(".")) for k, v in value.items()},
+        }
+    if isinstance(value, list):
+        return {"type": "array"}
+    if isinstance(value, bool):
+        out: dict[str, Any] = {"type": "boolean"}
+    elif isinstance(value, int):
+        out = {"type": "integer"}
+    else:
+        out = {"type": "string"}
+    return {**out, **EXTRA.get(path, {})}
+
+
+def render() -> str:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = {"$schema": "https://json-schema.org/draft-07/schema#", **schema_of(values, "")}
+    return json.dumps(schema, indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    target = CHART / "values.schema.json"
+    if "--check" in sys.argv:
+        sys.exit(0 if target.exists() and target.read_text() == render() else 1)
+    target.write_text(render())
