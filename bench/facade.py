@@ -169,7 +169,11 @@ def main() -> None:
                 )
                 started = time.monotonic()
                 facade = FacadeProcess(
-                    cluster, work / "facade.log", redis.url, {GATEWAY: janus.url}
+                    cluster,
+                    work / "facade.log",
+                    redis.url,
+                    {GATEWAY: janus.url},
+                    janus_api_secret=janus.api_secret,
                 ).start()
                 synced = time.monotonic() - started
                 try:

@@ -14,15 +14,15 @@ VAS_KUBECONFIG="$KUBECONFIG" hack/cluster-up.sh "$STATE/cluster"
 kubectl apply -f crds/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 
-# Secrets shared by Janus and the operator, made once per checkout.
-if [ ! -f "$DEMO/secrets.env" ]; then
-  umask 077
-  {
-    echo "VAS_JANUS_ADMIN_SECRET=$(openssl rand -hex 16)"
-    echo "VAS_JANUS_STREAMING_ADMIN_KEY=$(openssl rand -hex 16)"
-    echo "VAS_MOUNTPOINT_KEY=$(openssl rand -hex 16)"
-  } > "$DEMO/secrets.env"
-fi
+# Secrets shared by Janus, the operator and the facade, made once per checkout (a key added
+# by a newer VAS is added to an older file).
+umask 077
+touch "$DEMO/secrets.env"
+for key in VAS_JANUS_ADMIN_SECRET VAS_JANUS_STREAMING_ADMIN_KEY VAS_MOUNTPOINT_KEY \
+           VAS_API_JANUS_API_SECRET; do
+  grep -q "^$key=" "$DEMO/secrets.env" || echo "$key=$(openssl rand -hex 16)" >> "$DEMO/secrets.env"
+done
+umask 022
 set -a; . "$DEMO/secrets.env"; set +a
 
 alive() { [ -f "$DEMO/$1.pid" ] && kill -0 "$(cat "$DEMO/$1.pid")" 2>/dev/null; }
@@ -44,6 +44,7 @@ wait_tcp 8554
 # (in a pod Janus uses the pod IP and needs neither).
 JANUS_ADMIN_SECRET=$VAS_JANUS_ADMIN_SECRET JANUS_STREAMING_ADMIN_KEY=$VAS_JANUS_STREAMING_ADMIN_KEY \
   JANUS_IP=127.0.0.1 JANUS_HTTP_PORT=8088 JANUS_ADMIN_PORT=7088 JANUS_DEBUG_LEVEL=3 \
+  JANUS_API_SECRET=$VAS_API_JANUS_API_SECRET \
   JANUS_ICE_ENFORCE_LIST=lo python3 janus-image/render.py "$DEMO/janus" >/dev/null
 SHIM=$(hack/build-lo-ice-shim.sh)
 LD_PRELOAD=$SHIM start janus janus -F "$DEMO/janus" -C "$DEMO/janus/janus.jcfg" -o

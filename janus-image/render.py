@@ -36,6 +36,7 @@ def values_with_defaults(values: Mapping[str, str]) -> dict[str, str]:
         "JANUS_LIB_DIR": _lib_dir(),
         "JANUS_NAT_1_1": "",
         "JANUS_ICE_ENFORCE_LIST": "",
+        "JANUS_API_SECRET": "",
         **{k: v for k, v in values.items() if v is not None},
     }
     out.setdefault("JANUS_ADMIN_IP", out["JANUS_IP"])
@@ -45,6 +46,9 @@ def values_with_defaults(values: Mapping[str, str]) -> dict[str, str]:
     # In a pod behind NAT, Janus must announce the public address in its ICE candidates.
     nat = out["JANUS_NAT_1_1"]
     out["JANUS_NAT_LINES"] = f'nat_1_1_mapping = "{nat}"' if nat else ""
+    # With an api_secret only the VAS facade (which adds it) can use the viewer API.
+    secret = out["JANUS_API_SECRET"]
+    out["JANUS_API_SECRET_LINE"] = f'api_secret = "{secret}"' if secret else ""
     # Interfaces ICE may gather on ("lo" for single-machine tests and the local demo).
     ice = out["JANUS_ICE_ENFORCE_LIST"]
     out["JANUS_ICE_LINES"] = f'ice_enforce_list = "{ice}"' if ice else ""

@@ -21,6 +21,7 @@ class FacadeProcess:
     redis_url: str
     gateways: dict[str, str]
     auth: str = "kubernetes"
+    janus_api_secret: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -35,6 +36,9 @@ class FacadeProcess:
             "VAS_API_AUTH": self.auth,
             "VAS_API_REDIS_URL": self.redis_url,
             "VAS_API_GATEWAYS": json.dumps(self.gateways),
+            **(
+                {"VAS_API_JANUS_API_SECRET": self.janus_api_secret} if self.janus_api_secret else {}
+            ),
             **self.extra_env,
         }
         log = self.log_path.open("ab")

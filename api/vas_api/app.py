@@ -417,6 +417,8 @@ async def _signal(
     try:
         if request.method == "GET":
             params = {k: v for k, v in request.query_params.items() if k in ("rid", "maxev")}
+            if settings.janus_api_secret is not None:
+                params["apisecret"] = settings.janus_api_secret.get_secret_value()
             upstream = await state.http.get(url, params=params)
         else:
             upstream = await state.http.post(url, json=body)

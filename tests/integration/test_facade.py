@@ -128,7 +128,13 @@ def world(
             }
         )
         kube.kubectl("wait", "-n", LIVE, "--for=condition=Ready", "cam/lobby", "--timeout=60s")
-        facade = FacadeProcess(kube, logs / "facade.log", redis.url, {GATEWAY: janus.url}).start()
+        facade = FacadeProcess(
+            kube,
+            logs / "facade.log",
+            redis.url,
+            {GATEWAY: janus.url},
+            janus_api_secret=janus.api_secret,
+        ).start()
         try:
             yield {
                 "kube": kube,
@@ -293,6 +299,9 @@ def test_signalling_proxy_lets_through_only_viewer_requests(world: dict[str, Any
         {"request": "watch", "id": 12345},
     ):
         assert post(f"/{session}/{handle}", {"janus": "message", "body": body}).status_code == 403
+    # The gateway itself refuses a browser that tries to bypass the facade.
+    direct = httpx.post(world["janus"].url, json={"janus": "create", "transaction": "t"}).json()
+    assert direct["janus"] == "error"
     # Another camera's path cannot reuse this session.
     other = httpx.post(
         f"{facade.url}/gateway/{BULK}/cam-0001/janus/{session}",

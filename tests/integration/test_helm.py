@@ -93,7 +93,12 @@ def test_install_and_upgrade(helm: Path, crds_installed: Cluster) -> None:
     )
     assert pods[0]["metadata"]["name"] == "helmtest-vas-gateway-0"
     secret = kube.get_json("-n", NS, "secret", "helmtest-vas-secrets")["data"]
-    assert set(secret) == {"janus-admin-secret", "janus-streaming-admin-key", "mountpoint-key"}
+    assert set(secret) == {
+        "janus-admin-secret",
+        "janus-streaming-admin-key",
+        "janus-api-secret",
+        "mountpoint-key",
+    }
     run(helm, kube, "upgrade", "helmtest", str(CHART), *args, "--set", "facade.replicas=2")
     assert kube.get_json("-n", NS, "deploy", "helmtest-vas-facade")["spec"]["replicas"] == 2
     # Regenerated secrets would orphan every mountpoint and break the gateways' admin API.

@@ -72,7 +72,13 @@ def deployed(
             kubeconfig_for(kube, token["vas-operator"], work / "operator.kubeconfig")
         )
         operator.start()
-        facade = FacadeProcess(kube, work / "facade.log", redis.url, {"gateway-test-0": janus.url})
+        facade = FacadeProcess(
+            kube,
+            work / "facade.log",
+            redis.url,
+            {"gateway-test-0": janus.url},
+            janus_api_secret=janus.api_secret,
+        )
         facade.extra_env = {
             "KUBECONFIG": str(kubeconfig_for(kube, token["vas-facade"], work / "facade.kubeconfig"))
         }

@@ -155,6 +155,7 @@ class JanusGateway:
     admin_port: int = field(default_factory=free_port)
     admin_secret: str = field(default_factory=lambda: secrets.token_hex(12))
     admin_key: str = field(default_factory=lambda: secrets.token_hex(12))
+    api_secret: str = field(default_factory=lambda: secrets.token_hex(12))
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vas-janus-")))
     loopback_ice: bool = False  # let a browser on this machine connect (tests only)
     proc: subprocess.Popen[bytes] | None = None
@@ -187,6 +188,7 @@ class JanusGateway:
                 "JANUS_STREAMING_RTP_PORT_RANGE": self.streaming_range,
                 "JANUS_ADMIN_SECRET": self.admin_secret,
                 "JANUS_STREAMING_ADMIN_KEY": self.admin_key,
+                "JANUS_API_SECRET": self.api_secret,
                 "JANUS_DEBUG_LEVEL": "3",
             },
         )
@@ -201,7 +203,10 @@ class JanusGateway:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"janus exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/info", timeout=1).json().get("janus") == "server_info":
+                info = httpx.get(
+                    f"{self.url}/info", params={"apisecret": self.api_secret}, timeout=1
+                ).json()
+                if info.get("janus") == "server_info":
                     return self
             except (httpx.HTTPError, ValueError):
                 pass
