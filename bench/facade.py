@@ -156,31 +156,33 @@ def main() -> None:
                     redis_url=redis.url,
                 )
                 operator.start()
-                cluster.apply(
-                    {
-                        "apiVersion": "vas.io/v1alpha1",
-                        "kind": "Camera",
-                        "metadata": {"name": "live", "namespace": NS},
-                        "spec": {"source": {"url": camera.url("/cam1")}},
-                    }
-                )
-                cluster.kubectl(
-                    "wait", "-n", NS, "--for=condition=Ready", "cam/live", "--timeout=120s"
-                )
-                started = time.monotonic()
-                facade = FacadeProcess(
-                    cluster,
-                    work / "facade.log",
-                    redis.url,
-                    {GATEWAY: janus.url},
-                    janus_api_secret=janus.api_secret,
-                ).start()
-                synced = time.monotonic() - started
+                facade: FacadeProcess | None = None
                 try:
+                    cluster.apply(
+                        {
+                            "apiVersion": "vas.io/v1alpha1",
+                            "kind": "Camera",
+                            "metadata": {"name": "live", "namespace": NS},
+                            "spec": {"source": {"url": camera.url("/cam1")}},
+                        }
+                    )
+                    cluster.kubectl(
+                        "wait", "-n", NS, "--for=condition=Ready", "cam/live", "--timeout=120s"
+                    )
+                    started = time.monotonic()
+                    facade = FacadeProcess(
+                        cluster,
+                        work / "facade.log",
+                        redis.url,
+                        {GATEWAY: janus.url},
+                        janus_api_secret=janus.api_secret,
+                    ).start()
+                    synced = time.monotonic() - started
                     lists = list_latency(cluster, facade, token, args.cameras, args.rounds)
                     frames = first_frames(facade, token, args.loads, work / "shot.png")
                 finally:
-                    facade.stop()
+                    if facade is not None:
+                        facade.stop()
                     operator.stop()
         finally:
             stop_cluster(cluster)

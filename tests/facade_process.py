@@ -48,7 +48,11 @@ class FacadeProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        wait_serving(self.proc, f"{self.url}/readyz", self.log_path, "facade")
+        try:
+            wait_serving(self.proc, f"{self.url}/readyz", self.log_path, "facade")
+        except RuntimeError:
+            self.stop()  # never leave a half-started process behind
+            raise
         return self
 
     def stop(self) -> None:

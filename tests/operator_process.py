@@ -45,9 +45,16 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        wait_serving(
-            self.proc, f"http://127.0.0.1:{self.liveness_port}/healthz", self.log_path, "operator"
-        )
+        try:
+            wait_serving(
+                self.proc,
+                f"http://127.0.0.1:{self.liveness_port}/healthz",
+                self.log_path,
+                "operator",
+            )
+        except RuntimeError:
+            self.stop()  # never leave a half-started process behind
+            raise
 
     def stop(self) -> None:
         stop_pid(self.proc, timeout=20)

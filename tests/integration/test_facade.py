@@ -115,27 +115,28 @@ def world(
             health_interval_seconds="2",
         )
         operator.start()
-        kube.apply(
-            {
-                "apiVersion": "vas.io/v1alpha1",
-                "kind": "Camera",
-                "metadata": {"name": "lobby", "namespace": LIVE, "labels": {"site": "hq"}},
-                "spec": {
-                    "source": {"url": camera.url("/cam1")},
-                    "description": "Main entrance",
-                    "location": "HQ lobby",
-                },
-            }
-        )
-        kube.kubectl("wait", "-n", LIVE, "--for=condition=Ready", "cam/lobby", "--timeout=60s")
-        facade = FacadeProcess(
-            kube,
-            logs / "facade.log",
-            redis.url,
-            {GATEWAY: janus.url},
-            janus_api_secret=janus.api_secret,
-        ).start()
+        facade: FacadeProcess | None = None
         try:
+            kube.apply(
+                {
+                    "apiVersion": "vas.io/v1alpha1",
+                    "kind": "Camera",
+                    "metadata": {"name": "lobby", "namespace": LIVE, "labels": {"site": "hq"}},
+                    "spec": {
+                        "source": {"url": camera.url("/cam1")},
+                        "description": "Main entrance",
+                        "location": "HQ lobby",
+                    },
+                }
+            )
+            kube.kubectl("wait", "-n", LIVE, "--for=condition=Ready", "cam/lobby", "--timeout=60s")
+            facade = FacadeProcess(
+                kube,
+                logs / "facade.log",
+                redis.url,
+                {GATEWAY: janus.url},
+                janus_api_secret=janus.api_secret,
+            ).start()
             yield {
                 "kube": kube,
                 "facade": facade,
@@ -145,7 +146,8 @@ def world(
                 "operator": operator,
             }
         finally:
-            facade.stop()
+            if facade is not None:
+                facade.stop()
             operator.stop()
 
 
