@@ -9,6 +9,7 @@ WORKDIR /opt/vas
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 COPY api/ api/
+COPY core/ core/
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 USER 65534:65534
 ENTRYPOINT []

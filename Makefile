@@ -74,8 +74,8 @@ chart: crds ## Regenerate the chart's CRD copies and values.schema.json
 
 .PHONY: lint
 lint: ## ruff, mypy and a check that crds/ matches the models
-	$(VENV)/bin/ruff check operator api tests bench janus-image hack
-	$(VENV)/bin/ruff format --check operator api tests bench janus-image hack
+	$(VENV)/bin/ruff check core operator api tests bench janus-image hack
+	$(VENV)/bin/ruff format --check core operator api tests bench janus-image hack
 	$(VENV)/bin/mypy
 	$(PY) -m vas_operator.crdgen --check --output-dir crds
 	$(PY) -m vas_operator.crdgen --check --output-dir charts/vas/files/crds

@@ -76,7 +76,7 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from vas_operator.clients.kube import api_client as make_client
+        from vas_core.kube import api_client as make_client
 
         api = api_client or await make_client()
         app.state.cache = ResourceCache(api)
@@ -161,7 +161,7 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
     @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorResponse}})
     async def readyz(request: Request) -> Any:
         """Ready once the camera cache holds a full listing."""
-        if not request.app.state.cache.synced.is_set():
+        if not request.app.state.cache.synced:
             return error(503, "NotReady", "the camera cache has not synced yet")
         return {"status": "ok"}
 

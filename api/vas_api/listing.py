@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from vas_operator.selectors import matches
+from vas_core.selectors import matches
 
 MAX_LIMIT = 500
 

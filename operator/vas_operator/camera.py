@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vas_core.identity import mountpoint_id
 from vas_operator import conditions as cond
 from vas_operator.clients.janus import JanusAdmin, JanusError
 from vas_operator.conditions import Observation
@@ -20,7 +21,6 @@ from vas_operator.mountpoints import (
     MountpointSpec,
     fingerprint,
     listed_fingerprint,
-    mountpoint_id,
     mountpoint_secret,
 )
 from vas_operator.placement import Gateway, Placement

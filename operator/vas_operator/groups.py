@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from vas_core.selectors import matches
 from vas_operator import conditions as cond
 from vas_operator.conditions import Observation
-from vas_operator.selectors import matches
 
 NAMED_FAILURES = 3
 

@@ -16,12 +16,6 @@ from typing import Any
 from vas_operator.probe import Credentials
 
 
-def mountpoint_id(namespace: str, name: str) -> int:
-    """A stable id below 2**48: unique per camera, safe as a JavaScript number in the viewer."""
-    digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
-    return int.from_bytes(digest[:6], "big") or 1
-
-
 def _mac(key: str, *parts: str) -> str:
     return hmac.new(key.encode(), "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
 

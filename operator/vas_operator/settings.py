@@ -6,6 +6,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vas_operator.sourcepolicy import DEFAULT_ALLOWED, DEFAULT_DENIED
+
 
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VAS_", extra="ignore")
@@ -35,6 +37,15 @@ class OperatorSettings(BaseSettings):
     discovery_allowed_cidrs: list[str] = Field(
         default_factory=list,
         description='CIDRs any DiscoveryScan may touch, JSON: ["10.20.0.0/16"]. Empty: none.',
+    )
+    source_allowed_cidrs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED),
+        description="Networks camera sources (and scans) may be in, JSON. Default: anywhere.",
+    )
+    source_denied_cidrs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DENIED),
+        description="Networks never contacted, JSON; add the cluster's service and pod ranges. "
+        "Default: loopback, link-local, cloud metadata addresses.",
     )
     discovery_max_addresses: int = Field(65536, ge=1, description="Addresses per scan, at most.")
     metrics_address: str = "0.0.0.0"  # noqa: S104  (scraped from other pods)

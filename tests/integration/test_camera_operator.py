@@ -15,7 +15,8 @@ import pytest
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
 from tests.support import Cluster, credentials_secret, poll
-from vas_operator.mountpoints import mountpoint_id, mountpoint_secret
+from vas_core.identity import mountpoint_id
+from vas_operator.mountpoints import mountpoint_secret
 
 pytestmark = pytest.mark.cluster
 NS = "camera-tests"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from vas_core.selectors import matches
 from vas_operator.groups import CameraFacts, GroupFacts, changed, group_status
-from vas_operator.selectors import matches
 
 
 @pytest.mark.parametrize(

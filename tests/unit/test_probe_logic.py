@@ -7,12 +7,12 @@ import errno
 import av
 import pytest
 
+from vas_core.identity import mountpoint_id
 from vas_operator.camera import status_changed
 from vas_operator.mountpoints import (
     MountpointSpec,
     fingerprint,
     listed_fingerprint,
-    mountpoint_id,
     mountpoint_secret,
 )
 from vas_operator.probe import Credentials, classify, with_credentials

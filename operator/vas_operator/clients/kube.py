@@ -6,10 +6,10 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from vas_operator.models.common import API_GROUP, API_VERSION
+from vas_core.names import API_GROUP, API_VERSION
 
 
 class SecretError(Exception):
@@ -17,15 +17,6 @@ class SecretError(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
-
-
-async def api_client() -> client.ApiClient:
-    """In a pod: the service account; elsewhere: $KUBECONFIG or ~/.kube/config."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        await config.load_kube_config()
-    return client.ApiClient()
 
 
 async def read_secret_keys(

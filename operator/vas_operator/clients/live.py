@@ -9,7 +9,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from vas_operator.livekeys import live_key, thumbnail_key
+from vas_core.livekeys import live_key, thumbnail_key
 
 log = logging.getLogger("vas.live")
 

@@ -10,6 +10,7 @@ import httpx
 import kopf
 from prometheus_client import start_http_server
 
+from vas_core.kube import api_client
 from vas_operator import camera as camera_logic
 from vas_operator.clients import kube
 from vas_operator.clients.janus import JanusAdmin
@@ -44,7 +45,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
 
     memo.cfg = cfg
-    memo.api = await kube.api_client()
+    memo.api = await api_client()
     memo.http = httpx.AsyncClient(timeout=cfg.janus_timeout_seconds)
     memo.prober = Prober(cfg.probe_concurrency, cfg.probe_timeout_seconds)
     memo.phases = PhaseTracker()

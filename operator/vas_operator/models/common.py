@@ -9,9 +9,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-API_GROUP = "vas.io"
-API_VERSION = "v1alpha1"
-CATEGORY = "vas"
+from vas_core.names import API_GROUP, API_VERSION, CATEGORY
+
+__all__ = ["API_GROUP", "API_VERSION", "CATEGORY"]
 
 # The same rule as Kubernetes' IsDNS1123Subdomain, which every Secret name satisfies.
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

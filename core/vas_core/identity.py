@@ -1,0 +1,13 @@
+"""Identity of a camera's mountpoint, derived from what no tenant can change: its namespace
+and name. The operator creates the mountpoint under this id and the facade routes viewers to
+it by the same derivation, never by anything in the Camera's status."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def mountpoint_id(namespace: str, name: str) -> int:
+    """A stable id below 2**48: unique per camera, safe as a JavaScript number in the viewer."""
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
+    return int.from_bytes(digest[:6], "big") or 1

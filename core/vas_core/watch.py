@@ -1,0 +1,148 @@
+"""A list+watch store: one kind of object by (namespace, name), kept current by the API
+server's watch, relisted on 410 Gone or any error.
+
+Both processes keep what they need of our objects this way instead of asking the API server
+per request (the facade) or relying on Kopf's indexes (the operator: Kopf holds every resource
+handler until all indexes are filled, which with a bounded worker pool never happens once
+there are more objects than workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from kubernetes_asyncio import client, watch
+from kubernetes_asyncio.client.exceptions import ApiException
+
+T = TypeVar("T")
+Key = tuple[str, str]
+Lister = Callable[..., Awaitable[Any]]
+# (event type, key, old value, new value); old or new is None when there is none.
+Listener = Callable[[str, Key, Any, Any], None]
+
+log = logging.getLogger("vas.watch")
+
+
+def key_of(obj: dict[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return meta.get("namespace", ""), meta["name"]
+
+
+class WatchedStore(Generic[T]):
+    """``items`` holds ``summarize(obj)`` for every object the selectors admit (objects it maps
+    to None are left out). ``synced`` is set once the first full listing is in; listeners hear
+    every change after that, and a relist reports only what really changed."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        lister: Lister,
+        summarize: Callable[[dict[str, Any]], T | None],
+        *,
+        what: str,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+    ) -> None:
+        self._api = api
+        self._lister = lister
+        self._summarize = summarize
+        self._selectors = {
+            k: v
+            for k, v in (("field_selector", field_selector), ("label_selector", label_selector))
+            if v
+        }
+        self.what = what
+        self.items: dict[Key, T] = {}
+        self.synced = asyncio.Event()
+        self.listeners: list[Listener] = []
+        # When the watch last delivered anything (or was last (re)started): health reads it.
+        self.last_contact = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"watch {self.what}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _as_dict(self, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, dict):
+            return obj
+        out: dict[str, Any] = self._api.sanitize_for_serialization(obj)
+        return out
+
+    def _apply(self, kind: str, key: Key, value: T | None) -> None:
+        old = self.items.get(key)
+        if value is None:
+            if key not in self.items:
+                return
+            del self.items[key]
+            kind = "DELETED"
+        else:
+            self.items[key] = value
+        for listener in self.listeners:
+            listener(kind, key, old, value)
+
+    def _replace(self, fresh: dict[Key, T]) -> None:
+        if not self.synced.is_set():
+            self.items = fresh  # nobody has seen anything yet: no news to report
+            return
+        for key in [k for k in self.items if k not in fresh]:
+            self._apply("DELETED", key, None)
+        for key, value in fresh.items():
+            if self.items.get(key) != value:
+                self._apply("MODIFIED", key, value)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                listed = self._as_dict(await self._lister(**self._selectors))
+                fresh = {}
+                for obj in listed.get("items") or []:
+                    value = self._summarize(obj)
+                    if value is not None:
+                        fresh[key_of(obj)] = value
+                self._replace(fresh)
+                self.synced.set()
+                self.last_contact = time.monotonic()
+                version: str | None = listed["metadata"]["resourceVersion"]
+                while version is not None:  # the server ends each watch after a while
+                    version = await self._watch(version)
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, ApiException, OSError, ValueError) as error:
+                log.warning(f"watching {self.what} failed ({error}); relisting in 1 s")
+                await asyncio.sleep(1)
+            except Exception:
+                log.exception(f"watching {self.what} failed; relisting in 1 s")
+                await asyncio.sleep(1)
+
+    async def _watch(self, version: str) -> str | None:
+        """Apply events from ``version`` on; the version to resume from, None to relist."""
+        async with watch.Watch() as watcher:
+            async for event in watcher.stream(
+                self._lister,
+                resource_version=version,
+                timeout_seconds=300,
+                allow_watch_bookmarks=True,
+                **self._selectors,
+            ):
+                self.last_contact = time.monotonic()
+                kind = event["type"]
+                if kind == "ERROR":
+                    return None  # usually 410 Gone: relist
+                obj = self._as_dict(event["object"])
+                version = obj["metadata"].get("resourceVersion") or version
+                if kind == "BOOKMARK":
+                    continue
+                value = None if kind == "DELETED" else self._summarize(obj)
+                self._apply(kind, key_of(obj), value)
+        return version
