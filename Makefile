@@ -101,6 +101,10 @@ CAMERAS ?= 50
 bench-cameras: prereqs ## N cameras applied at once -> time until all Ready (CAMERAS=50)
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.cameras_ready --cameras $(CAMERAS)
 
+.PHONY: bench-operator-start
+bench-operator-start: prereqs ## Operator started with N existing Cameras: time, RSS, writes on restart (CAMERAS=10000)
+	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.operator_start --cameras $(or $(filter-out 50,$(CAMERAS)),10000)
+
 .PHONY: bench-facade
 bench-facade: prereqs ## Facade list latency with 10,000 cameras; viewer page load to first frame
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.facade

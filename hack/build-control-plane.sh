@@ -29,6 +29,15 @@ if have_all; then
   echo "$BIN"
   exit 0
 fi
+# Two callers at once (a test run beside `make demo`) would race on the same files: the
+# second waits for the first and then finds everything built.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.build.lock"
+flock 9
+if have_all; then
+  echo "$BIN"
+  exit 0
+fi
 
 command -v go >/dev/null || { echo "go toolchain not found (apt-get install golang-go)" >&2; exit 1; }
 mkdir -p "$OUT/mod" "$BIN"

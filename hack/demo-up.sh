@@ -56,6 +56,8 @@ wait_tcp 6379
 VAS_GATEWAY_NAME=vas-gateway-0 VAS_GATEWAY_ADMIN_URL=http://127.0.0.1:7088/admin \
   VAS_REDIS_URL=redis://127.0.0.1:6379/0 \
   VAS_METRICS_ADDRESS=127.0.0.1 VAS_METRICS_PORT=9090 \
+  VAS_SOURCE_ALLOWED_CIDRS='["127.0.0.0/8"]' VAS_SOURCE_DENIED_CIDRS='["169.254.0.0/16"]' \
+  VAS_DISCOVERY_ALLOWED_CIDRS='["127.0.0.0/28"]' \
   start operator .venv/bin/python -m vas_operator --all-namespaces \
   --liveness http://127.0.0.1:8080/healthz
 wait_tcp 8080

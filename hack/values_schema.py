@@ -16,6 +16,9 @@ from typing import Any
 import yaml
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "vas"
+CIDR = r"^[0-9a-fA-F:.]+(/[0-9]{1,3})?$"
+CIDRS = r"^([0-9a-fA-F:.]+/[0-9]{1,3})?( *, *[0-9a-fA-F:.]+/[0-9]{1,3})*$"
+PORT_RANGE = r"^[0-9]{1,5}(-[0-9]{1,5})?$"
 # Free-form maps (Kubernetes objects passed through) and the rules the schema adds.
 OPEN = {
     "resources",
@@ -37,6 +40,32 @@ EXTRA: dict[str, dict[str, Any]] = {
     },
     "facade.replicas": {"minimum": 1},
     "facade.service.type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
+    # Development mode only by an explicit opt-in, and never published outside the cluster
+    # (templates/_helpers.tpl fails the render too, with a message a person can act on).
+    "facade": {
+        "if": {"properties": {"auth": {"const": "none"}}, "required": ["auth"]},
+        "then": {
+            "description": "facade.auth=none shows every camera to anyone who reaches the "
+            "facade: it needs facade.iUnderstandAuthNoneExposesEveryCamera=true and "
+            "facade.service.type=ClusterIP.",
+            "required": ["iUnderstandAuthNoneExposesEveryCamera", "service"],
+            "properties": {
+                "iUnderstandAuthNoneExposesEveryCamera": {"const": True},
+                "service": {"properties": {"type": {"const": "ClusterIP"}}},
+            },
+        },
+    },
+    "operator.metricsPort": {"minimum": 1, "maximum": 65535},
+    "operator.stallSeconds": {"minimum": 1},
+    "operator.sourcePolicy.allowedCIDRs": {"items": {"type": "string", "pattern": CIDR}},
+    "operator.sourcePolicy.deniedCIDRs": {"items": {"type": "string", "pattern": CIDR}},
+    "operator.discovery.allowedCIDRs": {"items": {"type": "string", "pattern": CIDR}},
+    "cluster.serviceCIDR": {"pattern": CIDRS},
+    "cluster.podCIDR": {"pattern": CIDRS},
+    "gateway.rtpPortRange": {"pattern": PORT_RANGE},
+    "gateway.streamingRtpPortRange": {"pattern": PORT_RANGE},
+    "networkPolicy.facadeFrom": {"items": {"type": "object"}},
+    "networkPolicy.metricsFrom": {"items": {"type": "object"}},
 }
 
 
@@ -49,9 +78,10 @@ def schema_of(value: Any, path: str) -> dict[str, Any]:
             "type": "object",
             "additionalProperties": False,
             "properties": {k: schema_of(v, f"{path}.{k}".lstrip(".")) for k, v in value.items()},
+            **EXTRA.get(path, {}),
         }
     if isinstance(value, list):
-        return {"type": "array"}
+        return {"type": "array", **EXTRA.get(path, {})}
     if isinstance(value, bool):
         out: dict[str, Any] = {"type": "boolean"}
     elif isinstance(value, int):

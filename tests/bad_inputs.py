@@ -95,6 +95,13 @@ BAD_INPUTS = [
     BadInput(
         "scan-slash-8", "DiscoveryScan", {"targets": ["10.0.0.0/8"]}, "at most 65536 addresses"
     ),
+    BadInput(
+        "scan-ipv4-mapped-ipv6",
+        "DiscoveryScan",
+        {"targets": ["::ffff:127.0.0.0/120"]},
+        "IP address or a CIDR",
+    ),
+    BadInput("scan-ipv4-mapped-address", "DiscoveryScan", {"targets": ["::ffff:10.0.0.1"]}, "CIDR"),
     BadInput("scan-ipv6-too-wide", "DiscoveryScan", {"targets": ["fd00::/64"]}, "at most 65536"),
     BadInput("scan-no-targets", "DiscoveryScan", {"targets": []}, "targets"),
     BadInput(
@@ -106,6 +113,25 @@ BAD_INPUTS = [
     BadInput("scan-concurrency-huge", "DiscoveryScan", scan(concurrency=100000), "4096"),
     BadInput("scan-interval-too-short", "DiscoveryScan", scan(intervalSeconds=5), "60"),
     BadInput("scan-path-no-slash", "DiscoveryScan", scan(paths=["stream1"]), "starting with /"),
+    BadInput(
+        "scan-path-crlf-injection",
+        "DiscoveryScan",
+        scan(paths=["/cam1\r\nAuthorization:Basic\tYWRtaW46YWRtaW4="]),
+        "without spaces or control characters",
+    ),
+    BadInput(
+        "scan-path-lf", "DiscoveryScan", scan(paths=["/cam1\nX-Evil:1"]), "control characters"
+    ),
+    BadInput("scan-path-tab", "DiscoveryScan", scan(paths=["/cam\t1"]), "control characters"),
+    BadInput("scan-path-nul", "DiscoveryScan", scan(paths=["/cam\u00001"]), "control characters"),
+    BadInput("scan-path-del", "DiscoveryScan", scan(paths=["/cam\u007f"]), "control characters"),
+    BadInput(
+        "scan-path-unicode-line-separator",
+        "DiscoveryScan",
+        scan(paths=["/cam\u2028X-Evil:1"]),
+        "printable ASCII",
+    ),
+    BadInput("scan-path-space", "DiscoveryScan", scan(paths=["/cam 1"]), "without spaces"),
     BadInput("scan-unknown-field", "DiscoveryScan", scan(range="10.0.0.0/24"), "unknown field"),
     BadInput(
         "selector-in-without-values",

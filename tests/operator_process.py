@@ -26,6 +26,9 @@ class OperatorProcess:
     def start(self) -> None:
         env = {
             **self.cluster.env(),
+            # Test cameras, Janus and Redis all live on loopback, which the default source
+            # policy denies; VAS's own endpoints stay refused by the policy regardless.
+            "VAS_SOURCE_DENIED_CIDRS": '["169.254.0.0/16"]',
             **self.env_extra,
             "VAS_METRICS_PORT": str(self.metrics_port),
             "VAS_METRICS_ADDRESS": "127.0.0.1",

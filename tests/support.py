@@ -140,15 +140,30 @@ def poll(fetch: Callable[[], T], check: Callable[[T], bool], timeout: float, wha
 
 
 def credentials_secret(namespace: str, name: str, username: str, password: str) -> dict[str, Any]:
-    """A Secret with the username/password keys Cameras and DiscoveryScans read."""
+    """A Secret with the username/password keys Cameras and DiscoveryScans read, opted in with
+    the credentials type (the operator reads no other Secret)."""
     import base64
 
     return {
         "apiVersion": "v1",
         "kind": "Secret",
+        "type": "vas.io/rtsp-credentials",
         "metadata": {"name": name, "namespace": namespace},
         "data": {
             "username": base64.b64encode(username.encode()).decode(),
             "password": base64.b64encode(password.encode()).decode(),
         },
     }
+
+
+def kubeconfig_for(kube: Cluster, token: str, path: Path) -> Path:
+    """A kubeconfig that acts as the bearer of ``token`` (a ServiceAccount, not the admin)."""
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters: [{{name: c, cluster: {{server: '{kube.server}', "
+        "insecure-skip-tls-verify: true}}]\n"
+        f"users: [{{name: u, user: {{token: '{token}'}}}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+    )
+    path.chmod(0o600)
+    return path

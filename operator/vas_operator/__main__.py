@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         clusterwide=not args.namespaces,
         namespaces=args.namespaces or (),
         liveness_endpoint=args.liveness,
+        # Our own watches (watched.py) use the same scope; the source policy refuses the
+        # liveness port like every other VAS endpoint.
+        memo=kopf.Memo(namespaces=tuple(args.namespaces or ()), liveness=args.liveness),
     )
     return 0
 

@@ -6,14 +6,17 @@ handler turns the returned Outcome into a status patch, Events and a retry decis
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vas_core.identity import mountpoint_id
 from vas_operator import conditions as cond
 from vas_operator.clients.janus import JanusAdmin, JanusError
 from vas_operator.conditions import Observation
+from vas_operator.credentials import CredentialsError, CredentialsUnavailable
+from vas_operator.directory import GatewayDirectory
 from vas_operator.health import media_age_ms, media_stale, settled
 from vas_operator.metrics import PROBE_SECONDS
 from vas_operator.models import Camera
@@ -26,52 +29,40 @@ from vas_operator.mountpoints import (
 from vas_operator.placement import Gateway, Placement
 from vas_operator.probe import Credentials, ProbeError, Prober, StreamFacts
 from vas_operator.redact import redact
+from vas_operator.sourcepolicy import SourceDenied, SourcePolicy
 
-SecretReader = Callable[[str, str, tuple[str, str]], Awaitable[dict[str, str]]]
-
-
-class CredentialsError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+CredentialsReader = Callable[[str, str], Awaitable[Credentials]]
 
 
 @dataclass
 class Deps:
     """What reconciling a camera needs from the outside world."""
 
-    read_secret: SecretReader
+    read_credentials: CredentialsReader
     prober: Prober
     placement: Placement
     janus_for: Callable[[Gateway], JanusAdmin]
+    directory_for: Callable[[Gateway], GatewayDirectory]
+    source_policy: SourcePolicy
     mountpoint_key: str
     streaming_admin_key: str
 
 
 @dataclass
 class Outcome:
-    status: dict[str, Any]
+    status: dict[str, Any] | None  # None: what is stored is still true, write nothing
     retry: str = "none"  # none | temporary | permanent
     reason: str = ""
     message: str = ""
-    thumbnail: bytes | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def resolve_credentials(camera: Camera, deps: Deps) -> Credentials | None:
+    """The camera's credentials, or None when it names no Secret. Raises CredentialsError
+    (permanent) or CredentialsUnavailable (retry)."""
     ref = camera.spec.source.credentials_secret_ref
     if ref is None:
         return None
-    namespace = camera.metadata.namespace or "default"
-    try:
-        data = await deps.read_secret(namespace, ref.name, (ref.username_key, ref.password_key))
-    except CredentialsError:
-        raise
-    except Exception as error:
-        reason = getattr(error, "reason", "SecretUnreadable")
-        raise CredentialsError(str(reason), getattr(error, "message", str(error))) from None
-    return Credentials(data[ref.username_key], data[ref.password_key])
+    return await deps.read_credentials(camera.metadata.namespace or "default", ref.name)
 
 
 def stream_status(facts: StreamFacts, probed_at: str) -> dict[str, Any]:
@@ -99,24 +90,46 @@ def describe(facts: StreamFacts) -> str:
 
 
 async def ensure_mountpoint(
-    janus: JanusAdmin, spec: MountpointSpec, admin_key: str
+    directory: GatewayDirectory, spec: MountpointSpec, admin_key: str
 ) -> dict[str, Any] | None:
-    """Create the mountpoint unless an identical one exists; rebuild it if its configuration
-    changed. Returns the existing mountpoint's info when it was kept, None when (re)created."""
-    existing = await janus.info(spec.id, spec.secret)  # one mountpoint, not a full list
+    """Create the mountpoint unless an identical one exists (adopt it); rebuild it if its
+    configuration changed. Returns the listed mountpoint when kept, None when (re)created."""
+    existing = await directory.entry(spec.id)  # from the gateway's one shared listing
     if existing is not None:
         if listed_fingerprint(existing) == spec.fingerprint:
             return existing
-        await janus.destroy(spec.id, spec.secret)
-    await janus.create(spec.create_request(admin_key))
+        await directory.janus.destroy(spec.id, spec.secret)
+        directory.note(spec.id, None)
+    request = spec.create_request(admin_key)
+    await directory.janus.create(request)
+    directory.note(spec.id, {"id": spec.id, "metadata": request["metadata"]})
     return None
 
 
 async def remove_mountpoint(camera: Camera, deps: Deps) -> bool:
+    """Destroy the camera's mountpoint if its gateway lists it (a disabled camera at restart
+    costs no Janus call of its own)."""
     namespace, name = camera.metadata.namespace or "default", camera.metadata.name or ""
     mp_id = mountpoint_id(namespace, name)
-    janus = deps.janus_for(deps.placement.place(namespace, name))
-    return await janus.destroy(mp_id, mountpoint_secret(deps.mountpoint_key, mp_id))
+    directory = deps.directory_for(deps.placement.place(namespace, name))
+    if await directory.entry(mp_id) is None:
+        return False
+    gone = await directory.janus.destroy(mp_id, mountpoint_secret(deps.mountpoint_key, mp_id))
+    directory.note(mp_id, None)
+    return gone
+
+
+def adoptable(camera: Camera, listed: dict[str, Any] | None, fingerprint_now: str) -> bool:
+    """Whether a restarted operator may keep what it finds: the stored status says Ready for
+    this generation, and the gateway carries a live mountpoint built from this very
+    configuration (the fingerprint is an HMAC only the operator can make, so a status
+    written by someone else cannot fake it)."""
+    status = camera.status
+    if status is None or status.phase != "Ready" or listed is None:
+        return False
+    if status.observed_generation != camera.metadata.generation:
+        return False
+    return listed_fingerprint(listed) == fingerprint_now and not media_stale(listed)
 
 
 def current_conditions(camera: Camera) -> list[dict[str, Any]]:
@@ -143,8 +156,10 @@ def _finish(
     return status
 
 
-async def reconcile(camera: Camera, deps: Deps, want_thumbnail: bool = False) -> Outcome:
-    """Bring one camera to its desired state and say what is true about it now."""
+async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outcome:
+    """Bring one camera to its desired state and say what is true about it now. On resume
+    (operator start) a camera whose mountpoint is found intact is adopted: no probe, no write.
+    """
     namespace, name = camera.metadata.namespace or "default", camera.metadata.name or ""
     previous_stream = (
         camera.status.stream.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -153,7 +168,11 @@ async def reconcile(camera: Camera, deps: Deps, want_thumbnail: bool = False) ->
     )
 
     if not camera.spec.enabled:
-        await remove_mountpoint(camera, deps)
+        retry = "none"
+        try:
+            await remove_mountpoint(camera, deps)
+        except JanusError:
+            retry = "temporary"  # still Disabled; the mountpoint goes when the gateway answers
         off = "the camera is disabled (spec.enabled is false)"
         status = _finish(
             camera,
@@ -166,10 +185,30 @@ async def reconcile(camera: Camera, deps: Deps, want_thumbnail: bool = False) ->
             stream=previous_stream,
             gateway=None,
         )
-        return Outcome(status)
+        return Outcome(status, retry, "GatewayUnavailable", "the mountpoint is not removed yet")
+
+    source = camera.spec.source
+    try:
+        await deps.source_policy.check_url(source.url)
+    except SourceDenied as denied:
+        waiting = "the source is not allowed"
+        status = _finish(
+            camera,
+            [
+                Observation(cond.CREDENTIALS_RESOLVED, "Unknown", denied.reason, waiting),
+                Observation(cond.STREAM_REACHABLE, "False", denied.reason, denied.message),
+                Observation(cond.MOUNTPOINT_READY, "Unknown", "WaitingForStream", waiting),
+            ],
+            enabled=True,
+            stream=previous_stream,
+        )
+        return Outcome(status, "permanent", denied.reason, denied.message)
 
     try:
         credentials = await resolve_credentials(camera, deps)
+    except CredentialsUnavailable as error:
+        # The API server may heal: retried with backoff, never reported as a bad Secret.
+        return Outcome(None, "temporary", "SecretUnavailable", str(error))
     except CredentialsError as error:
         waiting = "waiting for credentials"
         status = _finish(
@@ -193,11 +232,30 @@ async def reconcile(camera: Camera, deps: Deps, want_thumbnail: bool = False) ->
         else "no credentialsSecretRef: the camera is used without credentials",
     )
 
-    source = camera.spec.source
+    gateway = deps.placement.place(namespace, name)
+    mp_id = mountpoint_id(namespace, name)
+    spec = MountpointSpec(
+        id=mp_id,
+        secret=mountpoint_secret(deps.mountpoint_key, mp_id),
+        namespace=namespace,
+        camera=name,
+        url=source.url,
+        credentials=credentials,
+        fingerprint=fingerprint(deps.mountpoint_key, source.url, source.transport, credentials),
+    )
+    if resuming:
+        try:
+            listed = await deps.directory_for(gateway).entry(mp_id)
+        except JanusError:
+            listed = None  # the full reconcile below reports the gateway
+        if adoptable(camera, listed, spec.fingerprint):
+            return Outcome(None)
+
+    started = time.monotonic()
     try:
-        facts = await deps.prober.probe(source.url, source.transport, credentials, want_thumbnail)
+        facts = await deps.prober.probe(source.url, source.transport, credentials)
     except ProbeError as failure:
-        PROBE_SECONDS.labels(failure.reason).observe(0)
+        PROBE_SECONDS.labels(failure.reason).observe(time.monotonic() - started)
         message = redact(failure.message, [credentials.password] if credentials else [])
         status = _finish(
             camera,
@@ -221,19 +279,8 @@ async def reconcile(camera: Camera, deps: Deps, want_thumbnail: bool = False) ->
     stream_obs = Observation(cond.STREAM_REACHABLE, "True", "Probed", describe(facts))
     probed_at = cond.now()
 
-    gateway = deps.placement.place(namespace, name)
-    mp_id = mountpoint_id(namespace, name)
-    spec = MountpointSpec(
-        id=mp_id,
-        secret=mountpoint_secret(deps.mountpoint_key, mp_id),
-        namespace=namespace,
-        camera=name,
-        url=source.url,
-        credentials=credentials,
-        fingerprint=fingerprint(deps.mountpoint_key, source.url, source.transport, credentials),
-    )
     try:
-        kept = await ensure_mountpoint(deps.janus_for(gateway), spec, deps.streaming_admin_key)
+        kept = await ensure_mountpoint(deps.directory_for(gateway), spec, deps.streaming_admin_key)
     except JanusError as error:
         message = redact(
             f"gateway {gateway.name}: {error}", [credentials.password] if credentials else []
@@ -249,7 +296,7 @@ async def reconcile(camera: Camera, deps: Deps, want_thumbnail: bool = False) ->
             enabled=True,
             stream=stream_status(facts, probed_at),
         )
-        return Outcome(status, "temporary", reason, message, thumbnail=facts.keyframe_jpeg)
+        return Outcome(status, "temporary", reason, message)
     ready = cond.get(current_conditions(camera), cond.READY)
     if kept is not None and media_stale(kept) and settled((ready or {}).get("lastTransitionTime")):
         # The camera plays for us but not for the gateway: typically UDP from the camera to
@@ -269,7 +316,7 @@ async def reconcile(camera: Camera, deps: Deps, want_thumbnail: bool = False) ->
             stream=stream_status(facts, probed_at),
             gateway={"pod": gateway.name, "mountpointId": mp_id},
         )
-        return Outcome(status, "temporary", "NoMedia", message, thumbnail=facts.keyframe_jpeg)
+        return Outcome(status, "temporary", "NoMedia", message)
     mounted = Observation(
         cond.MOUNTPOINT_READY, "True", "Mounted", f"mountpoint {mp_id} on gateway {gateway.name}"
     )
@@ -280,7 +327,7 @@ async def reconcile(camera: Camera, deps: Deps, want_thumbnail: bool = False) ->
         stream=stream_status(facts, probed_at),
         gateway={"pod": gateway.name, "mountpointId": mp_id},
     )
-    return Outcome(status, thumbnail=facts.keyframe_jpeg)
+    return Outcome(status)
 
 
 def status_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:

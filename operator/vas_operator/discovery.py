@@ -1,6 +1,10 @@
 """One DiscoveryScan run: sweep, confirm RTSP, name and describe what was found.
 
-The Kopf handler supplies credentials and writes status; everything here is plain code.
+The Kopf handler supplies credentials and the source policy and writes status; everything
+here is plain code. What a scan may touch is checked twice before any packet: the discovery
+allow-list (``targets.refusal``) and the operator-wide source policy (``policy_refusal``);
+inside allowed targets, endpoints that are VAS's own services are skipped by the sweep
+(``Guard``) and checked again before any RTSP request.
 """
 
 from __future__ import annotations
@@ -10,22 +14,77 @@ import hashlib
 import ipaddress
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from vas_operator.models.scan import DiscoveryScanSpec
 from vas_operator.scanning import rtsp, sweep, targets
+from vas_operator.sourcepolicy import SourcePolicy
 
 CONFIRM_CONCURRENCY = 64
+MAX_OPEN_PORTS = 16384  # open endpoints confirmed per run (a tarpit accepts everything)
+MAX_FINDINGS = 1024  # findings kept in status, and Cameras made from a template
+MAX_ONVIF_HOSTS = 256  # announced hosts swept per run
 SCAN_LABEL = "vas.io/discovery-scan"
+# Sweeps run in threads of their own: never in the event loop's default executor, which the
+# rest of the operator needs (name resolution for source checks, ...). More scans than this
+# at once wait for a thread.
+SWEEP_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vas-sweep")
 
 
 @dataclass(frozen=True)
 class Result:
     total: int
     open_ports: int
-    streams: list[rtsp.Stream]
+    streams: list[rtsp.Stream]  # the first MAX_FINDINGS, by address, port and path
+    skipped: int = 0  # endpoints never connected to: VAS services
+    found: int = 0  # every stream confirmed, also those past MAX_FINDINGS
+
+
+def policy_refusal(wanted: Sequence[str], policy: SourcePolicy) -> str | None:
+    """Why the source policy refuses these targets, or None. A target overlapping a denied
+    range is refused whole, before any packet."""
+    why = targets.embedded_ipv4_refusal(wanted)
+    if why:
+        return why
+    for target, net in zip(wanted, targets.networks(wanted), strict=True):
+        why = policy.network_refusal(net)
+        if why:
+            return f"target {target}: {why}"
+    return None
+
+
+class Guard:
+    """The endpoints inside allowed targets that are still never connected to: what the
+    policy refuses by address and port (VAS's own services). A service listening on a
+    wildcard address answers on every loopback address, so a loopback service port is
+    skipped on all of 127.0.0.0/8 and ::1. Called once per endpoint from the sweep's thread,
+    so the common case (a port no VAS service uses) costs one set lookup."""
+
+    def __init__(self, policy: SourcePolicy, ports: Sequence[int]) -> None:
+        own = policy.own_endpoints
+        self.policy = policy
+        self.ports = {p for _, p in own} & set(ports)
+        self.loopback_ports = {p for a, p in own if a.is_loopback}
+        self.skipped = 0
+
+    def refuses(self, address: targets.Address, port: int) -> bool:
+        if port in self.ports and (
+            self.policy.refusal(address, port) is not None
+            or (address.is_loopback and port in self.loopback_ports)
+        ):
+            return True
+        return self.policy.refusal(address, None) is not None
+
+    def __call__(self, address: targets.Address, port: int) -> bool:
+        if port not in self.ports:
+            return False  # the target network as a whole passed the policy already
+        if self.refuses(address, port):
+            self.skipped += 1
+            return True
+        return False
 
 
 def extra_hosts(spec: DiscoveryScanSpec, onvif_hosts: list[str]) -> list[str]:
@@ -42,36 +101,65 @@ def extra_hosts(spec: DiscoveryScanSpec, onvif_hosts: list[str]) -> list[str]:
     return out
 
 
+def onvif_targets(
+    spec: DiscoveryScanSpec,
+    onvif_hosts: list[str],
+    allowed: Sequence[str],
+    policy: SourcePolicy,
+) -> list[str]:
+    """Announced hosts to sweep besides the targets: only those that pass the same checks as
+    a target (allow-list and source policy), at most MAX_ONVIF_HOSTS. Anyone on the segment
+    can answer a Probe, so an announcement is a request to be scanned, nothing more."""
+    out = []
+    for host in extra_hosts(spec, onvif_hosts):
+        if targets.refusal([host], allowed, 1) is None and policy_refusal([host], policy) is None:
+            out.append(host)
+        if len(out) >= MAX_ONVIF_HOSTS:
+            break
+    return out
+
+
 async def run(
     spec: DiscoveryScanSpec,
     candidates: list[rtsp.Candidate],
     progress: Callable[[int, int], None],
     cancel: threading.Event | None = None,
     onvif_hosts: list[str] | None = None,
+    *,
+    policy: SourcePolicy,
 ) -> Result:
-    """Sweep the targets (and hosts that answered an ONVIF Probe) in a thread, so the event
-    loop stays free, then confirm each open port with real RTSP requests, a bounded number at
-    a time."""
+    """Sweep the targets (and hosts that answered an ONVIF Probe, already checked by
+    ``onvif_targets``) in a thread, so the event loop stays free, then confirm each open port
+    with real RTSP requests, a bounded number at a time. The caller has checked the targets
+    against the allow-list and ``policy_refusal``; endpoints the policy refuses by port are
+    skipped here."""
     swept = [*spec.targets, *extra_hosts(spec, onvif_hosts or [])]
     total = targets.endpoint_count(swept, spec.ports)
     progress(0, total)
     loop = asyncio.get_running_loop()
+    guard = Guard(policy, spec.ports)
+    tally = sweep.Tally()
 
     def report(done: int) -> None:  # called from the sweep's thread
-        loop.call_soon_threadsafe(progress, done, total)
+        loop.call_soon_threadsafe(progress, done + guard.skipped, total)
 
     open_ports = await loop.run_in_executor(
-        None,
+        SWEEP_THREADS,
         sweep.sweep,
-        targets.endpoints(swept, spec.ports),
+        targets.endpoints(swept, spec.ports, guard),
         spec.concurrency,
         spec.connect_timeout_milliseconds / 1000,
         report,
         cancel,
+        MAX_OPEN_PORTS,
+        tally,
+        sweep.SHARED_BUDGET,
     )
     gate = asyncio.Semaphore(CONFIRM_CONCURRENCY)
 
     async def one(endpoint: tuple[str, int]) -> list[rtsp.Stream]:
+        if guard.refuses(ipaddress.ip_address(endpoint[0]), endpoint[1]):
+            return []  # the sweep skipped it already; checked again before any RTSP
         async with gate:
             return await rtsp.confirm(
                 endpoint[0],
@@ -85,7 +173,7 @@ async def run(
     streams = sorted(
         (s for group in found for s in group), key=lambda s: (s.address, s.port, s.path)
     )
-    return Result(total, len(open_ports), streams)
+    return Result(total, tally.open, streams[:MAX_FINDINGS], guard.skipped, len(streams))
 
 
 def camera_name(scan: str, stream: rtsp.Stream) -> str:
@@ -146,7 +234,8 @@ def finding(stream: rtsp.Stream, camera: str | None, via_onvif: bool = False) ->
     if stream.credentials_secret:
         out["credentialsSecret"] = stream.credentials_secret
     if stream.server:
-        out["server"] = stream.server[:256]
+        # What the scanned host sent: no terminal escapes or other controls in kubectl output.
+        out["server"] = "".join(c if c.isprintable() else "?" for c in stream.server[:256])
     if camera:
         out["camera"] = camera
     return out

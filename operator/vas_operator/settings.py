@@ -31,6 +31,14 @@ class OperatorSettings(BaseSettings):
     health_interval_seconds: float = Field(
         10.0, gt=0, description="How often each gateway is asked for its mountpoints."
     )
+    stall_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Liveness fails when Cameras wait this long while no Camera is handled.",
+    )
+    startup_deadline_seconds: float = Field(
+        120.0, gt=0, description="Liveness fails when the watches have not synced by then."
+    )
     redis_url: str = Field(
         "", description="Redis for live figures and thumbnails; empty turns both off."
     )

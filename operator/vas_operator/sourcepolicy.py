@@ -78,21 +78,20 @@ class SourcePolicy:
                 continue
             default = 443 if parts.scheme == "https" else 6379 if "redis" in parts.scheme else 80
             for address in resolve(parts.hostname):
-                own.add((address, parts.port or default))
+                own.add((same_host(address), parts.port or default))
         for port in own_ports:
             for address in local_addresses():
-                own.add((address, port))
+                own.add((same_host(address), port))
         return cls(_networks(allowed), _networks(denied), frozenset(own))
 
     def refusal(self, address: Address, port: int | None = None) -> str | None:
         """Why this address (and port) may not be contacted, or None."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
+        address = embedded_ipv4(address)
         if _inside(address, self.denied):
             return f"{address} is in a range the operator's source policy denies"
         if not _inside(address, self.allowed):
             return f"{address} is outside the operator's allowed source ranges"
-        if port is not None and (address, port) in self.own_endpoints:
+        if port is not None and (same_host(address), port) in self.own_endpoints:
             return f"{address}:{port} is a VAS service, not a camera"
         return None
 
@@ -127,6 +126,32 @@ class SourcePolicy:
                 shown = host if host == str(address) else f"{host} ({address})"
                 raise SourceDenied(f"source {shown} port {port} refused: {why}")
         return addresses
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: Address) -> Address:
+    """The IPv4 address an IPv6 one stands for (mapped, compatible, 6to4, NAT64), so a policy
+    on IPv4 ranges cannot be bypassed by writing the address the IPv6 way."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def same_host(address: Address) -> Address:
+    """Every loopback address reaches a service bound to all addresses: count them as one."""
+    address = embedded_ipv4(address)
+    if address.is_loopback:
+        return ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return address
 
 
 def resolve(host: str) -> list[Address]:

@@ -21,6 +21,7 @@ from tests.support import Cluster, credentials_secret, free_port, poll
 pytestmark = pytest.mark.cluster
 NS = "discovery-tests"
 PASSWORD = f"pw-{secrets.token_hex(6)}"
+OPT_IN_TYPE = "vas.io/rtsp-credentials"
 
 
 class Listener:
@@ -61,7 +62,8 @@ def lab(
     kube = crds_installed
     kube.kubectl("create", "namespace", NS)
     for name, password in (("wrong-creds", "nope"), ("lab-creds", PASSWORD)):
-        kube.apply(credentials_secret(NS, name, "admin", password))
+        # Only Secrets that opted in with this type are ever offered to a camera.
+        kube.apply({**credentials_secret(NS, name, "admin", password), "type": OPT_IN_TYPE})
     port = free_port()
     http = Listener("127.0.0.4", port, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
     silent = Listener("127.0.0.5", port, None)
@@ -83,6 +85,8 @@ def lab(
             tmp_path_factory.mktemp("discovery") / "operator.log",
             mountpoint_key=secrets.token_hex(8),
             discovery_allowed_cidrs=json.dumps(["127.0.0.0/28"]),
+            # Loopback is where the test cameras live; the default source policy denies it.
+            source_denied_cidrs=json.dumps(["169.254.0.0/16"]),
         )
         operator.start()
         try:
@@ -140,6 +144,8 @@ def test_scan_finds_exactly_the_cameras_and_creates_them_once(lab: dict[str, Any
     assert status["progress"] == "14/14"
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "Completed"
+    creds = next(c for c in status["conditions"] if c["type"] == "Credentials")
+    assert (creds["status"], creds["reason"]) == ("True", "SecretsUsable")
     assert PASSWORD not in json.dumps(status)
     row = kube.kubectl("get", "-n", NS, "dscan", "lab", "--no-headers").stdout.split()
     assert row[:4] == ["lab", "Completed", "14/14", "2"]
@@ -148,11 +154,7 @@ def test_scan_finds_exactly_the_cameras_and_creates_them_once(lab: dict[str, Any
     assert len(cams) == 2
     by_url = {c["spec"]["source"]["url"]: c for c in cams}
     secure = by_url[f"rtsp://127.0.0.3:{port}/secure"]
-    assert secure["spec"]["source"]["credentialsSecretRef"] == {
-        "name": "lab-creds",
-        "usernameKey": "username",
-        "passwordKey": "password",
-    }
+    assert secure["spec"]["source"]["credentialsSecretRef"]["name"] == "lab-creds"
     assert secure["metadata"]["labels"]["site"] == "lab"
     assert f"rtsp://127.0.0.2:{port}/cam1" in by_url
 

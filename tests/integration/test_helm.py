@@ -3,6 +3,7 @@ live cluster (kwok runs its pods), and keeps its generated secrets across upgrad
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def test_rendered_chart_is_accepted_by_the_api_server(helm: Path, crds_installed
         "Secret",
         "Service",
         "ServiceAccount",
+        "NetworkPolicy",
     } <= kinds
     crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
     assert all(d["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for d in crds)
@@ -99,10 +101,21 @@ def test_install_and_upgrade(helm: Path, crds_installed: Cluster) -> None:
         "janus-api-secret",
         "mountpoint-key",
     }
+    redis = kube.get_json("-n", NS, "secret", "helmtest-vas-redis")["data"]
+    password = base64.b64decode(redis["password"]).decode()
+    assert len(password) == 32
+    assert password.isalnum(), "the Redis password must fit in a URL"
+    policies = kube.get_json("-n", NS, "networkpolicies")["items"]
+    assert {p["metadata"]["name"] for p in policies} == {
+        f"helmtest-vas-{name}"
+        for name in ("default-deny", "gateway", "operator", "facade", "redis")
+    }
     run(helm, kube, "upgrade", "helmtest", str(CHART), *args, "--set", "facade.replicas=2")
     assert kube.get_json("-n", NS, "deploy", "helmtest-vas-facade")["spec"]["replicas"] == 2
-    # Regenerated secrets would orphan every mountpoint and break the gateways' admin API.
+    # Regenerated secrets would orphan every mountpoint and break the gateways' admin API; a
+    # new Redis password would lock out the operator and the facade that started with the old.
     assert kube.get_json("-n", NS, "secret", "helmtest-vas-secrets")["data"] == secret
+    assert kube.get_json("-n", NS, "secret", "helmtest-vas-redis")["data"] == redis
     run(helm, kube, "uninstall", "helmtest", "-n", NS, "--wait")
 
 

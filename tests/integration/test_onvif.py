@@ -101,6 +101,56 @@ def test_probe_finds_a_camera_published_by_wsdiscovery(segment: tuple[str, str])
         publisher.wait(timeout=10)
 
 
+def test_announced_hosts_get_the_same_checks_as_scan_targets(segment: tuple[str, str]) -> None:
+    """Anyone on the segment answers a Probe naming a host the source policy denies (or the
+    operator's own address), hoping the scan sweeps it because it was announced."""
+    from vas_operator.discovery import onvif_targets
+    from vas_operator.models.scan import DiscoveryScanSpec
+    from vas_operator.scanning.onvif import Device
+    from vas_operator.sourcepolicy import SourcePolicy
+
+    cam, op = segment
+    xaddrs = f"http://{CAM_IP}/onvif http://169.254.169.254/onvif http://[::1"
+    publisher = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            cam,
+            sys.executable,
+            str(REPO / "tests/media/onvif_camera.py"),
+            "--xaddr",
+            xaddrs,
+            "--name",
+            "Liar",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert publisher.stdout is not None
+        assert publisher.stdout.readline().strip() == "ready"
+        (found,) = probe_from(op, 3)
+    finally:
+        publisher.terminate()
+        publisher.wait(timeout=10)
+    device = Device(
+        str(found["endpoint"]),
+        tuple(found["xaddrs"]),  # type: ignore[arg-type]
+        tuple(found["scopes"]),  # type: ignore[arg-type]
+        tuple(found["types"]),  # type: ignore[arg-type]
+    )
+    assert device.hosts == (CAM_IP, "169.254.169.254")  # the malformed XAddr is dropped
+    spec = DiscoveryScanSpec.model_validate({"targets": ["192.0.2.0/28"]})
+    everywhere = ["0.0.0.0/0"]
+    policy = SourcePolicy.build(everywhere, ["169.254.0.0/16"])
+    assert onvif_targets(spec, list(device.hosts), everywhere, policy) == [CAM_IP]
+    denying_the_camera = SourcePolicy.build(everywhere, ["169.254.0.0/16", f"{CAM_IP}/30"])
+    assert onvif_targets(spec, list(device.hosts), everywhere, denying_the_camera) == []
+    assert onvif_targets(spec, list(device.hosts), ["10.0.0.0/8"], policy) == []
+
+
 def test_probe_without_cameras_finds_nothing(segment: tuple[str, str]) -> None:
     _, op = segment
     assert probe_from(op, 1) == []

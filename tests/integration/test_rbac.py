@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,23 +12,11 @@ import pytest
 from tests.facade_process import FacadeProcess
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import operator_for
-from tests.support import REPO, Cluster, credentials_secret, poll
+from tests.support import REPO, Cluster, credentials_secret, kubeconfig_for, poll
 
 pytestmark = pytest.mark.cluster
 NS = "rbac-tests"
 PASSWORD = f"pw-{secrets.token_hex(6)}"
-
-
-def kubeconfig_for(kube: Cluster, token: str, path: Path) -> Path:
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: c, cluster: {{server: '{kube.server}', "
-        "insecure-skip-tls-verify: true}}]\n"
-        f"users: [{{name: u, user: {{token: '{token}'}}}}]\n"
-        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
-    )
-    path.chmod(0o600)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -65,16 +65,6 @@ class JanusAdmin:
         out: list[dict[str, Any]] = (await self.streaming({"request": "list"})).get("list", [])
         return out
 
-    async def info(self, mountpoint_id: int, secret: str) -> dict[str, Any] | None:
-        try:
-            reply = await self.streaming({"request": "info", "id": mountpoint_id, "secret": secret})
-        except JanusError as error:
-            if error.code == NO_SUCH_MOUNTPOINT:
-                return None
-            raise
-        info: dict[str, Any] = reply.get("info", {})
-        return info
-
     async def create(self, request: dict[str, Any]) -> None:
         await self.streaming({"request": "create", **request})
 

@@ -1,49 +1,13 @@
-"""Kubernetes calls the operator makes itself (Kopf handles the watching): Secrets, patches."""
+"""Kubernetes writes the operator makes outside Kopf handlers: annotations, status, Events."""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from vas_core.names import API_GROUP, API_VERSION
-
-
-class SecretError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-async def read_secret_keys(
-    api: client.ApiClient, namespace: str, name: str, keys: tuple[str, ...]
-) -> dict[str, str]:
-    """The named keys of a Secret, decoded. Raises SecretError with a condition reason."""
-    try:
-        secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
-    except ApiException as error:
-        if error.status == 404:
-            raise SecretError(
-                "SecretNotFound", f"Secret {namespace}/{name} does not exist"
-            ) from None
-        if error.status == 403:
-            raise SecretError(
-                "SecretForbidden", f"the operator may not read Secret {namespace}/{name}"
-            ) from None
-        raise SecretError(
-            "SecretUnreadable", f"reading Secret {namespace}/{name} failed: HTTP {error.status}"
-        ) from None
-    data = secret.data or {}
-    missing = [k for k in keys if k not in data]
-    if missing:
-        raise SecretError(
-            "SecretKeyMissing", f"Secret {namespace}/{name} has no key {', '.join(missing)}"
-        )
-    return {k: base64.b64decode(data[k]).decode() for k in keys}
 
 
 async def annotate_camera(

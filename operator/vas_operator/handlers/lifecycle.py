@@ -1,34 +1,40 @@
-"""Operator start and stop: Kopf settings, long-lived clients in memo, background tasks."""
+"""Operator start and stop: Kopf settings, long-lived clients in memo, background loops, and
+the liveness probe that fails when the operator stops making progress."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import kopf
 from prometheus_client import start_http_server
 
 from vas_core.kube import api_client
+from vas_core.names import API_GROUP
 from vas_operator import camera as camera_logic
-from vas_operator.clients import kube
 from vas_operator.clients.janus import JanusAdmin
 from vas_operator.clients.live import LiveWriter
-from vas_operator.handlers.cameras import watch_gateway
-from vas_operator.handlers.groups import sync_groups
+from vas_operator.credentials import read_credentials
+from vas_operator.directory import GatewayDirectory
+from vas_operator.gateway_watch import GatewayWatcher
+from vas_operator.group_sync import GroupSyncer
 from vas_operator.metrics import PhaseTracker
-from vas_operator.models.common import API_GROUP
 from vas_operator.placement import Gateway, StaticPlacement
-from vas_operator.probe import Prober
+from vas_operator.probe import Credentials, Prober
+from vas_operator.progress import Progress
+from vas_operator.secret_watch import SecretWatch
 from vas_operator.settings import OperatorSettings
+from vas_operator.sourcepolicy import SourcePolicy
+from vas_operator.watched import CameraView, Watched
 
 KOPF_PREFIX = f"operator.{API_GROUP}"
 
 
-@kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    cfg = OperatorSettings()  # values come from the environment
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = f"{API_GROUP}/finalizer"
     # Kopf ignores annotations under its own storage prefix when diffing; keeping its state
     # under operator.vas.io lets the vas.io/credentials-revision stamp count as a change.
@@ -38,48 +44,126 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    # Bounded workers with a short idle timeout: measured to cap memory without losing
-    # throughput when thousands of cameras arrive at once.
+    # Bounded workers with a short idle timeout cap memory when thousands of cameras arrive
+    # at once (shared/reference/kopf-scale). Safe only because no Kopf index is declared:
+    # with indexes, every worker waits for all objects to be indexed, and the objects beyond
+    # the limit never get a worker (watched.py).
     settings.queueing.worker_limit = 200
     settings.queueing.idle_timeout = 0.5
     settings.posting.level = logging.WARNING
 
+
+def source_policy(cfg: OperatorSettings, api_host: str, liveness: str) -> SourcePolicy:
+    """The operator-wide policy, with VAS's own endpoints refused wherever they are."""
+    own = [url for url in (cfg.gateway_admin_url, api_host, cfg.redis_url) if url]
+    ports = [p for p in (cfg.metrics_port, urlsplit(liveness).port) if p]
+    return SourcePolicy.build(cfg.source_allowed_cidrs, cfg.source_denied_cidrs, own, ports)
+
+
+def track_work(progress: Progress, loop: asyncio.AbstractEventLoop) -> Any:
+    """A camera store listener: what surely runs a Camera handler is work to wait for."""
+
+    def listener(kind: str, key: Any, old: CameraView | None, new: CameraView | None) -> None:
+        if new is None:
+            progress.forget(key)
+        elif old is None or old.generation != new.generation or old.triggers != new.triggers:
+            progress.expect(key, loop.time())
+
+    return listener
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    cfg = OperatorSettings()  # values come from the environment
+    configure_kopf(settings)
+    loop = asyncio.get_running_loop()
     memo.cfg = cfg
-    memo.api = await api_client()
+    memo.api = api = await api_client()
     memo.http = httpx.AsyncClient(timeout=cfg.janus_timeout_seconds)
     memo.prober = Prober(cfg.probe_concurrency, cfg.probe_timeout_seconds)
     memo.phases = PhaseTracker()
     memo.live = LiveWriter(cfg.redis_url) if cfg.redis_url else None
+    memo.source_policy = source_policy(cfg, api.configuration.host or "", memo.liveness)
     gateway = Gateway(cfg.gateway_name, cfg.gateway_admin_url)
     admin_secret = cfg.janus_admin_secret.get_secret_value()
+    directory = GatewayDirectory(JanusAdmin(gateway.admin_url, admin_secret, memo.http))
 
-    async def read_secret(namespace: str, name: str, keys: tuple[str, str]) -> dict[str, str]:
-        return await kube.read_secret_keys(memo.api, namespace, name, keys)
+    async def credentials(namespace: str, name: str) -> Credentials:
+        return await read_credentials(api, namespace, name)
 
     memo.deps = camera_logic.Deps(
-        read_secret=read_secret,
+        read_credentials=credentials,
         prober=memo.prober,
         placement=StaticPlacement(gateway),
-        janus_for=lambda gw: JanusAdmin(gw.admin_url, admin_secret, memo.http),
+        janus_for=lambda gw: directory.janus,
+        directory_for=lambda gw: directory,
+        source_policy=memo.source_policy,
         mountpoint_key=cfg.mountpoint_key.get_secret_value(),
         streaming_admin_key=cfg.janus_streaming_admin_key.get_secret_value(),
     )
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr=cfg.metrics_address)
-    # Resource handlers get a shallow copy of this memo: share a mutable holder, not attributes.
-    memo.shared = {}
-    memo.shared["group_wakeup"] = asyncio.Event()
-    memo.shared["dirty_namespaces"] = set()
-    memo.tasks = [
-        asyncio.create_task(watch_gateway(memo, gateway)),
-        asyncio.create_task(sync_groups(memo)),
-    ]
+
+    memo.watched = watched = Watched(api, memo.namespaces or ())
+    memo.progress = progress = Progress(cfg.stall_seconds, started=loop.time())
+    watched.cameras.listeners.append(track_work(progress, loop))
+    watcher = GatewayWatcher(
+        api,
+        memo.deps,
+        watched,
+        gateway,
+        cfg.health_interval_seconds,
+        memo.live,
+        cfg.probe_concurrency,
+    )
+    memo.loops = {
+        "gateway watcher": asyncio.create_task(watcher.run()),
+        "group syncer": asyncio.create_task(GroupSyncer(api, watched).run()),
+        "secret watch": asyncio.create_task(SecretWatch(api, watched).run()),
+        "resume tracker": asyncio.create_task(expect_resumes(watched, progress)),
+    }
+    memo.gateway_watcher = watcher
+    watched.start()
+
+
+async def expect_resumes(watched: Watched, progress: Progress) -> None:
+    """Every Camera listed at start is owed a resume by Kopf."""
+    await watched.cameras.synced.wait()
+    progress.expect_existing(list(watched.cameras.items), asyncio.get_running_loop().time())
+
+
+@kopf.on.probe(id="progress")
+async def progress_probe(memo: kopf.Memo, **_: Any) -> str:
+    """Fails (so the liveness endpoint answers 500 and the kubelet restarts the pod) when the
+    operator is not making progress: its watches never synced, a loop died, or Cameras wait
+    for a handler while none finishes."""
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    cfg: OperatorSettings = memo.cfg
+    unsynced = memo.watched.unsynced()
+    if unsynced and now - memo.progress.started > cfg.startup_deadline_seconds:
+        raise kopf.PermanentError(
+            f"not synced after {cfg.startup_deadline_seconds:g} s: {', '.join(unsynced)}"
+        )
+    for name, task in memo.loops.items():
+        if task.done() and name != "resume tracker":
+            raise kopf.PermanentError(f"the {name} stopped")
+    if now - memo.gateway_watcher.last_round > cfg.health_interval_seconds * 6 + 60:
+        raise kopf.PermanentError("the gateway watcher has not finished a round")
+    stalled = memo.progress.stalled(now)
+    if stalled:
+        raise kopf.PermanentError(f"stalled: {stalled}")
+    return f"{memo.progress.done_total} handled, {len(memo.progress.waiting)} waiting"
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    for task in memo.tasks:
+    for task in memo.loops.values():
         task.cancel()
+    for task in memo.loops.values():
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await memo.watched.stop()
     if memo.live is not None:
         await memo.live.close()
     memo.prober.close()

@@ -1,5 +1,6 @@
-"""DiscoveryScan handlers: check the allow-list, run the scan, report progress at a bounded
-rate, create Cameras from the template, and repeat on the interval.
+"""DiscoveryScan handlers: check the allow-list and the source policy, read the opted-in
+credentials Secrets, run the scan, report progress at a bounded rate, create Cameras from the
+template, and repeat on the interval.
 
 This module is the only writer of a scan's status (direct status patches, because progress
 must show while the handler is still running).
@@ -21,13 +22,39 @@ from vas_operator import conditions as cond
 from vas_operator import discovery
 from vas_operator.clients import kube
 from vas_operator.conditions import Observation
+from vas_operator.credentials import CredentialsError, CredentialsUnavailable, read_credentials
 from vas_operator.models import DiscoveryScan
 from vas_operator.models.common import API_GROUP, API_VERSION
 from vas_operator.scanning import onvif, rtsp, targets
+from vas_operator.sourcepolicy import REASON as SOURCE_NOT_ALLOWED
+from vas_operator.sourcepolicy import SourcePolicy
 
 SCANS = (API_GROUP, API_VERSION, "discoveryscans")
 PROGRESS_EVERY_SECONDS = 1.0
+CREDENTIALS = "Credentials"  # condition: are the named Secrets usable?
 log = logging.getLogger("vas.discovery")
+
+
+async def source_policy(memo: kopf.Memo) -> SourcePolicy:
+    """The operator-wide source policy: ``memo.source_policy`` when startup built one, else
+    built here from the settings (VAS_SOURCE_ALLOWED_CIDRS / VAS_SOURCE_DENIED_CIDRS) with
+    the operator's own endpoints (Janus Admin, Redis, the API server, the metrics port)."""
+    policy = getattr(memo, "source_policy", None)
+    if isinstance(policy, SourcePolicy):
+        return policy
+    cfg = memo.cfg
+    own_urls = [cfg.gateway_admin_url, cfg.redis_url, memo.api.configuration.host]
+    own_ports = [cfg.metrics_port] if cfg.metrics_port else []
+    try:
+        return await asyncio.to_thread(
+            SourcePolicy.build,
+            cfg.source_allowed_cidrs,
+            cfg.source_denied_cidrs,
+            [u for u in own_urls if u],
+            own_ports,
+        )
+    except OSError as error:  # a service name that does not resolve just now
+        raise kopf.TemporaryError(f"building the source policy: {error}", delay=30) from None
 
 
 def _now() -> datetime:
@@ -54,18 +81,28 @@ async def _write(
 
 async def _candidates(
     memo: kopf.Memo, namespace: str, scan: DiscoveryScan
-) -> tuple[list[rtsp.Candidate], list[str]]:
+) -> tuple[list[rtsp.Candidate], list[CredentialsError]]:
+    """Credentials from the named Secrets, read through the one opted-in path: a Secret that
+    is not of type vas.io/rtsp-credentials (or lacks the fixed keys) is reported and never
+    offered to any host. CredentialsUnavailable (the API server failing) propagates."""
     found, problems = [], []
-    for ref in scan.spec.credentials_secret_refs or []:
+    for name in dict.fromkeys(ref.name for ref in scan.spec.credentials_secret_refs or []):
         try:
-            data = await kube.read_secret_keys(
-                memo.api, namespace, ref.name, ("username", "password")
-            )
-        except kube.SecretError as error:
-            problems.append(error.message)
+            creds = await read_credentials(memo.api, namespace, name)
+        except CredentialsError as error:
+            problems.append(error)
             continue
-        found.append(rtsp.Candidate(ref.name, data["username"], data["password"]))
+        found.append(rtsp.Candidate(name, creds.username, creds.password))
     return found, problems
+
+
+def _credentials_observation(scan: DiscoveryScan, problems: list[CredentialsError]) -> Observation:
+    if not scan.spec.credentials_secret_refs:
+        return Observation(CREDENTIALS, "True", "NoneNamed", "no credentialsSecretRefs")
+    if not problems:
+        return Observation(CREDENTIALS, "True", "SecretsUsable", "every named Secret is usable")
+    message = "not offered to any host: " + "; ".join(p.message for p in problems)
+    return Observation(CREDENTIALS, "False", problems[0].reason, message)
 
 
 async def _create_camera(memo: kopf.Memo, manifest: dict[str, Any]) -> None:
@@ -78,7 +115,31 @@ async def _create_camera(memo: kopf.Memo, manifest: dict[str, Any]) -> None:
             raise
 
 
-async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
+async def _refuse(
+    memo: kopf.Memo,
+    body: kopf.Body,
+    old: dict[str, Any],
+    generation: int,
+    reason: str,
+    message: str,
+) -> None:
+    """Refused before a single packet is sent; nothing to retry until the spec changes."""
+    meta = body["metadata"]
+    await _write(
+        memo,
+        meta["namespace"],
+        meta["name"],
+        old,
+        {"phase": "Failed", "found": 0, "findings": []},
+        [
+            Observation("Allowed", "False", reason, message),
+            Observation("Ready", "False", reason, message),
+        ],
+        generation,
+    )
+
+
+async def run_scan(memo: kopf.Memo, body: kopf.Body, retry: int = 0) -> None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     generation = int(body["metadata"].get("generation", 1))
     old: dict[str, Any] = dict(body.get("status") or {})
@@ -104,21 +165,27 @@ async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
         spec.targets, cfg.discovery_allowed_cidrs, cfg.discovery_max_addresses
     )
     if refused:
-        # Refused before a single packet is sent; nothing to retry until the spec changes.
+        await _refuse(memo, body, old, generation, "OutsideAllowList", refused)
+        return
+    policy = await source_policy(memo)
+    refused = discovery.policy_refusal(spec.targets, policy)
+    if refused:
+        await _refuse(memo, body, old, generation, SOURCE_NOT_ALLOWED, refused)
+        return
+    try:
+        candidates, problems = await _candidates(memo, namespace, scan)
+    except CredentialsUnavailable as error:
         await _write(
             memo,
             namespace,
             name,
             old,
-            {"phase": "Failed", "found": 0},
-            [
-                Observation("Allowed", "False", "OutsideAllowList", refused),
-                Observation("Ready", "False", "OutsideAllowList", refused),
-            ],
+            {"phase": "Pending"},
+            [Observation("Ready", "False", "CredentialsUnavailable", f"{error}; retrying")],
             generation,
         )
-        return
-    candidates, problems = await _candidates(memo, namespace, scan)
+        raise kopf.TemporaryError(str(error), delay=cfg.retry_delay(retry)) from None
+    credentials = _credentials_observation(scan, problems)
     started = _now()
     running = {
         "phase": "Running",
@@ -127,14 +194,20 @@ async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
         "scanned": 0,
         "found": 0,
     }
-    allowed = Observation("Allowed", "True", "InsideAllowList", "every target is allowed")
+    allowed = Observation(
+        "Allowed",
+        "True",
+        "InsideAllowList",
+        "every target is inside the allow-list and the source policy",
+    )
+    observed = [allowed, credentials]
     await _write(
         memo,
         namespace,
         name,
         old,
         running,
-        [allowed, Observation("Ready", "False", "Scanning", "sweep in progress")],
+        [*observed, Observation("Ready", "False", "Scanning", "sweep in progress")],
         generation,
     )
     last = 0.0
@@ -160,15 +233,11 @@ async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
         # the allow-list covers them, like any target.
         devices = await loop.run_in_executor(None, onvif.probe, 3.0)
         hosts = [h for d in devices for h in d.hosts]
-        onvif_only = [
-            h
-            for h in discovery.extra_hosts(spec, hosts)
-            if targets.refusal([h], cfg.discovery_allowed_cidrs, 1) is None
-        ]
-    result = await discovery.run(spec, candidates, progress, onvif_hosts=onvif_only)
+        onvif_only = discovery.onvif_targets(spec, hosts, cfg.discovery_allowed_cidrs, policy)
+    result = await discovery.run(spec, candidates, progress, onvif_hosts=onvif_only, policy=policy)
     await asyncio.gather(*pending, return_exceptions=True)
     findings = []
-    for stream in result.streams[:1024]:
+    for stream in result.streams[: discovery.MAX_FINDINGS]:
         camera = None
         if spec.camera_template is not None:
             manifest = discovery.camera_manifest(name, namespace, spec, stream)
@@ -177,17 +246,22 @@ async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
         findings.append(discovery.finding(stream, camera, stream.address in onvif_only))
     done = _now()
     message = (
-        f"found {len(result.streams)} RTSP streams on {result.open_ports} open ports "
+        f"found {result.found} RTSP streams on {result.open_ports} open ports "
         f"of {result.total} tried"
     )
+    if result.skipped:
+        message += f"; skipped {result.skipped} that are VAS services"
+    if result.found > len(findings):
+        message += f"; status lists the first {len(findings)}"
     if problems:
-        message += "; " + "; ".join(problems)
+        message += "; Secrets not used: " + "; ".join(p.message for p in problems)
     status: dict[str, Any] = {
         "phase": "Completed",
         "scanned": result.total,
         "total": result.total,
+        "skipped": result.skipped,
         "progress": f"{result.total}/{result.total}",
-        "found": len(result.streams),
+        "found": result.found,
         "startTime": _iso(started),
         "completionTime": _iso(done),
         "findings": findings,
@@ -200,7 +274,7 @@ async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
         name,
         old,
         status,
-        [allowed, Observation("Ready", "True", "Completed", message)],
+        [*observed, Observation("Ready", "True", "Completed", message)],
         generation,
     )
 
@@ -208,8 +282,8 @@ async def run_scan(memo: kopf.Memo, body: kopf.Body) -> None:
 @kopf.on.resume(*SCANS, field="spec")
 @kopf.on.create(*SCANS, field="spec")
 @kopf.on.update(*SCANS, field="spec")
-async def scan_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await run_scan(memo, body)
+async def scan_changed(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    await run_scan(memo, body, retry)
 
 
 @kopf.timer(*SCANS, interval=15, initial_delay=15, idle=15)

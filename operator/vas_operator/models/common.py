@@ -15,7 +15,6 @@ __all__ = ["API_GROUP", "API_VERSION", "CATEGORY"]
 
 # The same rule as Kubernetes' IsDNS1123Subdomain, which every Secret name satisfies.
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-DATA_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # a Secret data key
 
 
 def cel(rule: str, message: str, **extra: str) -> dict[str, Any]:
@@ -59,23 +58,9 @@ class SecretReference(ApiModel):
 
 
 class CredentialsSecretReference(SecretReference):
-    """A Secret holding a user name and a password, read by the operator on demand and never
-    copied into status, events or logs."""
-
-    username_key: str = Field(
-        default="username",
-        min_length=1,
-        max_length=253,
-        pattern=DATA_KEY_PATTERN,
-        description="Key in the Secret's data that holds the user name.",
-    )
-    password_key: str = Field(
-        default="password",
-        min_length=1,
-        max_length=253,
-        pattern=DATA_KEY_PATTERN,
-        description="Key in the Secret's data that holds the password.",
-    )
+    """A Secret of type ``vas.io/rtsp-credentials`` with the keys ``username`` and
+    ``password``, read by the operator on demand and never copied into status, events or
+    logs. Secrets of any other type are refused: naming one cannot disclose it."""
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

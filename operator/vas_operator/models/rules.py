@@ -71,6 +71,13 @@ SCAN_PATH = Rule(
     "self.startsWith('/') && !self.contains(' ') && !self.contains('@')",
     "must be an RTSP path starting with /, without spaces",
 )
+# A path goes into the RTSP request line: CR/LF would start a new header (or request), a
+# space would end the URI. Only printable ASCII; anything else must be percent-encoded.
+SCAN_PATH_CHARACTERS = Rule(
+    "self.matches('^[!-~]*$')",
+    "must be printable ASCII without spaces or control characters such as CR, LF or tab; "
+    "percent-encode anything else",
+)
 SELECTOR_VALUES = Rule(
     "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : "
     "(!has(self.values) || size(self.values) == 0)",
@@ -79,6 +86,7 @@ SELECTOR_VALUES = Rule(
 
 _USERINFO = re.compile(r"^[^:/?#]+://[^/?#]*@")
 _SCAN_PATH_BAD = re.compile(r"[ @]")
+_SCAN_PATH_CHARACTERS = re.compile(r"[!-~]*")
 
 
 def check_rtsp_url(value: str) -> str:
@@ -109,12 +117,17 @@ def check_scan_target(value: str) -> str:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise ValueError(SCAN_CIDR.message) from None
+    if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped:
+        raise ValueError(SCAN_CIDR.message)  # as the API server's isIP/isCIDR refuse them
     if "/" in value and network.max_prefixlen - network.prefixlen > 16:
         raise ValueError(SCAN_CIDR_SIZE.message)
     return value
 
 
 def check_scan_path(value: str) -> str:
+    """Python twin of the path rules: an RTSP path that cannot break out of a request line."""
+    if not _SCAN_PATH_CHARACTERS.fullmatch(value):
+        raise ValueError(SCAN_PATH_CHARACTERS.message)
     if not value.startswith("/") or _SCAN_PATH_BAD.search(value):
         raise ValueError(SCAN_PATH.message)
     return value

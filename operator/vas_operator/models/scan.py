@@ -34,7 +34,11 @@ ScanTarget = Annotated[
 RtspPath = Annotated[
     str,
     AfterValidator(rules.check_scan_path),
-    Field(min_length=1, max_length=256, json_schema_extra=rules.validations(rules.SCAN_PATH)),
+    Field(
+        min_length=1,
+        max_length=256,
+        json_schema_extra=rules.validations(rules.SCAN_PATH, rules.SCAN_PATH_CHARACTERS),
+    ),
 ]
 
 DEFAULT_PATHS = [
@@ -109,8 +113,10 @@ class DiscoveryScanSpec(ApiModel):
     credentials_secret_refs: list[SecretReference] | None = Field(
         default=None,
         max_length=8,
-        description="Secrets (keys username and password) to try on cameras that ask for "
-        "credentials; status names the Secret that worked, never the password.",
+        description="Secrets of type vas.io/rtsp-credentials (keys username and password) to "
+        "offer to cameras that ask for credentials, only in answer to their challenge; other "
+        "Secrets are reported in the Credentials condition and never used. Status names the "
+        "Secret that worked, never the password.",
     )
     onvif: OnvifDiscovery = Field(
         default_factory=OnvifDiscovery,
@@ -164,6 +170,11 @@ class DiscoveryScanStatus(StatusModel):
     )
     scanned: int | None = Field(default=None, ge=0, description="Address and port pairs tried.")
     total: int | None = Field(default=None, ge=0, description="Address and port pairs to try.")
+    skipped: int | None = Field(
+        default=None,
+        ge=0,
+        description="Pairs never connected to because they are VAS's own services.",
+    )
     progress: str | None = Field(
         default=None, max_length=64, description="scanned/total, for kubectl columns."
     )
@@ -172,9 +183,11 @@ class DiscoveryScanStatus(StatusModel):
     completion_time: datetime | None = Field(default=None, description="When it finished.")
     next_scan_time: datetime | None = Field(default=None, description="When it repeats.")
     findings: list[Finding] = Field(
-        default_factory=list, max_length=1024, description="Confirmed streams."
+        default_factory=list,
+        max_length=1024,
+        description="Confirmed streams, the first 1024 by address, port and path.",
     )
-    conditions: list[Condition] = conditions_field("Ready, Scanning and Allowed.")
+    conditions: list[Condition] = conditions_field("Ready, Allowed and Credentials.")
 
 
 class DiscoveryScan(Resource):

@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 GROUP, PORT = "239.255.255.250", 3702
+MAX_DEVICES = 256  # answers kept from one Probe; anyone on the segment may answer
+MAX_LIST = 16  # XAddrs, Scopes, Types kept per answer
+MAX_ITEM = 512  # characters per kept item
 NS = {
     "soap": "http://www.w3.org/2003/05/soap-envelope",
     "wsa": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
@@ -46,7 +49,15 @@ class Device:
 
     @property
     def hosts(self) -> tuple[str, ...]:
-        return tuple(h for h in (urlsplit(x).hostname for x in self.xaddrs) if h)
+        out = []
+        for xaddr in self.xaddrs:
+            try:
+                host = urlsplit(xaddr).hostname
+            except ValueError:  # what any device on the segment sends: "http://[::1", ...
+                continue
+            if host:
+                out.append(host)
+        return tuple(out)
 
 
 def parse_matches(data: bytes, message_id: str) -> list[Device]:
@@ -61,12 +72,15 @@ def parse_matches(data: bytes, message_id: str) -> list[Device]:
     devices = []
     for match in root.iterfind("soap:Body/wsd:ProbeMatches/wsd:ProbeMatch", NS):
         text = {
-            tag: (match.findtext(f"wsd:{tag}", default="", namespaces=NS) or "").split()
+            tag: [
+                item[:MAX_ITEM]
+                for item in (match.findtext(f"wsd:{tag}", default="", namespaces=NS) or "").split()
+            ][:MAX_LIST]
             for tag in ("XAddrs", "Scopes", "Types")
         }
         endpoint = match.findtext(
             "wsa:EndpointReference/wsa:Address", default="", namespaces=NS
-        ).strip()
+        ).strip()[:MAX_ITEM]
         devices.append(
             Device(endpoint, tuple(text["XAddrs"]), tuple(text["Scopes"]), tuple(text["Types"]))
         )
@@ -94,7 +108,9 @@ def probe(timeout: float = 3.0, interface_address: str | None = None) -> list[De
             except TimeoutError:
                 break
             for device in parse_matches(data, message_id):
-                found[device.endpoint or ",".join(device.xaddrs)] = device
+                key = device.endpoint or ",".join(device.xaddrs)
+                if key in found or len(found) < MAX_DEVICES:
+                    found[key] = device
         return list(found.values())
     finally:
         sock.close()

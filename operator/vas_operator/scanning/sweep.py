@@ -16,8 +16,20 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 Endpoint = tuple[str, int]
+# Sockets in flight across every sweep in this process: scans run side by side (one per
+# tenant, say) and must not take the file descriptors the operator needs for everything else.
+SHARED_BUDGET = threading.BoundedSemaphore(8192)
+_OUT_OF_SOCKETS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+@dataclass
+class Tally:
+    """What the sweep saw beyond the list it returns."""
+
+    open: int = 0  # every endpoint that accepted, including those past ``max_found``
 
 
 def sweep(
@@ -26,10 +38,16 @@ def sweep(
     timeout: float,
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
+    max_found: int | None = None,
+    tally: Tally | None = None,
+    budget: threading.Semaphore | None = None,
 ) -> list[Endpoint]:
-    """Every endpoint that accepted a TCP connection. Blocking; run it in a thread.
+    """Endpoints that accepted a TCP connection, at most ``max_found`` of them (``tally``
+    counts them all). Blocking; run it in a thread.
 
-    At most ``concurrency`` connects are in flight; each gets ``timeout`` seconds.
+    At most ``concurrency`` connects are in flight; each gets ``timeout`` seconds, and each
+    holds one unit of ``budget`` (shared with other sweeps) while in flight. Running out of
+    file descriptors slows the sweep down instead of failing it, while it has any in flight.
     ``progress`` receives the number of endpoints finished so far, at most every 0.25 s.
     """
     poller = select.epoll()
@@ -39,34 +57,59 @@ def sweep(
     done = 0
     last_report = 0.0
     exhausted = False
+    held: Endpoint | None = None  # taken from ``endpoints`` but not yet tried
+
+    def release() -> None:
+        if budget is not None:
+            budget.release()
 
     def finish(fd: int, is_open: bool) -> None:
         nonlocal done
         sock, endpoint, _ = pending.pop(fd)
         poller.unregister(fd)
         sock.close()
+        release()
         done += 1
         if is_open:
-            found.append(endpoint)
+            if tally is not None:
+                tally.open += 1
+            if max_found is None or len(found) < max_found:
+                found.append(endpoint)
 
     try:
         while True:
             if cancel is not None and cancel.is_set():
                 break
             while not exhausted and len(pending) < concurrency:
-                try:
-                    host, port = next(endpoints)
-                except StopIteration:
-                    exhausted = True
+                if budget is not None and not (
+                    budget.acquire(blocking=False) if pending else budget.acquire(timeout=0.05)
+                ):
                     break
+                if held is not None:
+                    (host, port), held = held, None
+                else:
+                    try:
+                        host, port = next(endpoints)
+                    except StopIteration:
+                        exhausted = True
+                        release()
+                        break
                 family = socket.AF_INET6 if ":" in host else socket.AF_INET
-                sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+                try:
+                    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+                except OSError as error:
+                    release()
+                    if error.errno in _OUT_OF_SOCKETS and pending:
+                        held = (host, port)  # retried once some in flight have finished
+                        break
+                    raise
                 sock.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                 )
                 code = sock.connect_ex((host, port))
                 if code not in (0, errno.EINPROGRESS):
                     sock.close()
+                    release()
                     done += 1
                     continue
                 fd = sock.fileno()

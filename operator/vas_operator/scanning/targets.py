@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# IPv6 ranges that reach IPv4 hosts: a socket connecting to ::ffff:127.0.0.1 talks to
+# 127.0.0.1, so an IPv6 target here would slip past IPv4 deny ranges. Scan the IPv4 range.
+IPV4_IN_IPV6 = (
+    ipaddress.IPv6Network("::ffff:0:0/96"),  # IPv4-mapped
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated), includes :: and ::1
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local NAT64
+    ipaddress.IPv6Network("2002::/16"),  # 6to4
+)
 
 
 def networks(targets: Sequence[str]) -> list[Network]:
@@ -33,13 +43,33 @@ def refusal(targets: Sequence[str], allowed: Sequence[str], max_addresses: int) 
     return None
 
 
-def endpoints(targets: Sequence[str], ports: Sequence[int]) -> Iterator[tuple[str, int]]:
+def embedded_ipv4_refusal(targets: Sequence[str]) -> str | None:
+    """Why an IPv6 target that stands for IPv4 addresses may not be swept, or None."""
+    for target, net in zip(targets, networks(targets), strict=True):
+        if isinstance(net, ipaddress.IPv6Network):
+            for embedded in IPV4_IN_IPV6:
+                if net.overlaps(embedded):
+                    return (
+                        f"target {target} overlaps {embedded}, IPv6 addresses that reach "
+                        "IPv4 hosts; scan the IPv4 range itself"
+                    )
+    return None
+
+
+def endpoints(
+    targets: Sequence[str],
+    ports: Sequence[int],
+    skip: Callable[[Address, int], bool] | None = None,
+) -> Iterator[tuple[str, int]]:
     """Every (address, port), address-major, without materialising the list. A /24 or wider
-    network skips its network and broadcast addresses, as a host sweep should."""
+    network skips its network and broadcast addresses, as a host sweep should; ``skip``
+    leaves out endpoints that must never be connected to."""
     for net in networks(targets):
         hosts = net.hosts() if net.num_addresses > 2 else iter(net)
         for address in hosts:
             for port in ports:
+                if skip is not None and skip(address, port):  # type: ignore[arg-type]
+                    continue
                 yield str(address), port
 
 

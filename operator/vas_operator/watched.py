@@ -1,0 +1,156 @@
+"""What the operator's background loops know about Cameras, CameraGroups and credentials
+Secrets: list+watch stores of small frozen views, fed by the API server.
+
+These replace Kopf indexes. Kopf makes every resource handler wait until all indexes hold
+every object; with a bounded worker pool (``queueing.worker_limit``) the objects beyond the
+limit never get a worker to be indexed in, so with more existing Cameras than workers the
+operator reconciled nothing (issue 14). The stores fill on their own tasks and never hold a
+Kopf worker; handlers never wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from vas_core.names import (
+    API_GROUP,
+    API_VERSION,
+    CAMERA_GROUPS,
+    CAMERAS,
+    CREDENTIALS_SECRET_TYPE,
+)
+from vas_core.watch import WatchedStore
+from vas_operator import conditions as cond
+from vas_operator.groups import CameraFacts, GroupFacts
+
+SECRET_REVISION = f"{API_GROUP}/credentials-revision"
+RECHECK = f"{API_GROUP}/recheck"
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """One Camera as the background loops see it. Its status is the operator's own record but
+    writable by anyone with ``cameras/status``: it only ever decides what to re-check, never
+    where media goes (the mountpoint id comes from the camera's identity)."""
+
+    namespace: str
+    name: str
+    generation: int
+    labels: tuple[tuple[str, str], ...]
+    ready: bool
+    reason: str
+    phase: str
+    gateway: str | None  # the pod named in status.gateway while phase is Ready
+    ready_since: str | None
+    secret: str | None  # spec.source.credentialsSecretRef.name
+    triggers: tuple[str | None, str | None]  # the re-check annotations
+    snapshot_seconds: int
+    source: tuple[tuple[str, Any], ...]
+
+    @property
+    def facts(self) -> CameraFacts:
+        return CameraFacts(self.name, self.labels, self.ready, self.reason)
+
+
+def camera_view(obj: dict[str, Any]) -> CameraView:
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    status = obj.get("status") or {}
+    source = spec.get("source") or {}
+    ready = cond.get(status.get("conditions"), cond.READY) or {}
+    phase = str(status.get("phase") or "")
+    gateway = (status.get("gateway") or {}).get("pod") if phase == "Ready" else None
+    annotations = meta.get("annotations") or {}
+    return CameraView(
+        namespace=meta.get("namespace", ""),
+        name=meta["name"],
+        generation=int(meta.get("generation") or 0),
+        labels=tuple(sorted((meta.get("labels") or {}).items())),
+        ready=ready.get("status") == "True",
+        reason=str(ready.get("reason", "Pending")),
+        phase=phase,
+        gateway=str(gateway) if gateway else None,
+        ready_since=ready.get("lastTransitionTime"),
+        secret=(source.get("credentialsSecretRef") or {}).get("name"),
+        triggers=(annotations.get(SECRET_REVISION), annotations.get(RECHECK)),
+        snapshot_seconds=int((spec.get("snapshot") or {}).get("intervalSeconds", 0)),
+        source=tuple(sorted(source.items(), key=lambda kv: kv[0])),
+    )
+
+
+def group_view(obj: dict[str, Any]) -> GroupFacts:
+    meta = obj["metadata"]
+    return GroupFacts(
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        generation=meta.get("generation"),
+        selector=dict((obj.get("spec") or {}).get("selector") or {}),
+        status=dict(obj.get("status") or {}),
+    )
+
+
+def secret_view(obj: dict[str, Any]) -> str:
+    """Only the revision: the operator never keeps a Secret's data."""
+    return str(obj["metadata"].get("resourceVersion", ""))
+
+
+def in_scope(namespaces: Sequence[str], namespace: str) -> bool:
+    """The operator's namespaces (globs allowed, as for Kopf); none means all."""
+    return not namespaces or any(fnmatch.fnmatchcase(namespace, p) for p in namespaces)
+
+
+class Watched:
+    """The three stores, scoped to the operator's namespaces."""
+
+    def __init__(self, api: client.ApiClient, namespaces: Sequence[str] = ()) -> None:
+        objects = client.CustomObjectsApi(api)
+
+        def scoped(view: Any) -> Any:
+            def summarize(obj: dict[str, Any]) -> Any:
+                namespace = obj["metadata"].get("namespace", "")
+                return view(obj) if in_scope(namespaces, namespace) else None
+
+            return summarize
+
+        def ours(plural: str) -> Any:
+            return functools.partial(
+                objects.list_cluster_custom_object, API_GROUP, API_VERSION, plural
+            )
+
+        self.cameras: WatchedStore[CameraView] = WatchedStore(
+            api, ours(CAMERAS), scoped(camera_view), what=CAMERAS
+        )
+        self.groups: WatchedStore[GroupFacts] = WatchedStore(
+            api, ours(CAMERA_GROUPS), scoped(group_view), what=CAMERA_GROUPS
+        )
+        # A field selector on the type: other Secrets never reach this process.
+        self.secrets: WatchedStore[str] = WatchedStore(
+            api,
+            client.CoreV1Api(api).list_secret_for_all_namespaces,
+            scoped(secret_view),
+            what="credentials Secrets",
+            field_selector=f"type={CREDENTIALS_SECRET_TYPE}",
+        )
+        self.all = (self.cameras, self.groups, self.secrets)
+
+    def start(self) -> None:
+        for store in self.all:
+            store.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.all))
+
+    def unsynced(self) -> list[str]:
+        return [s.what for s in self.all if not s.synced.is_set()]
+
+    def cameras_in(self, namespace: str) -> list[CameraView]:
+        return [c for (ns, _), c in self.cameras.items.items() if ns == namespace]
+
+    def mounted_on(self, gateway: str) -> list[CameraView]:
+        return [c for c in self.cameras.items.values() if c.gateway == gateway]
