@@ -22,8 +22,8 @@ import httpx
 import yaml
 
 from tests.media.fixtures import JanusGateway, RtspCamera
-from tests.operator_process import OperatorProcess, environment
-from tests.support import CRDS, Cluster, start_cluster, stop_cluster
+from tests.operator_process import operator_for
+from tests.support import Cluster, install_crds, start_cluster, stop_cluster
 
 NS = "bench"
 
@@ -57,20 +57,11 @@ def run(n: int, workdir: Path) -> dict[str, Any]:
     token = (cluster.state / "tokens.csv").read_text().split(",")[0]
     camera = RtspCamera(mounts=[], fanout=n, log_path=workdir / "camera.log").start()
     janus = JanusGateway().start()
-    operator = OperatorProcess(
-        cluster=cluster,
-        log_path=workdir / "operator.log",
-        namespace=NS,
-        env_extra=environment(
-            gateway_admin_url=janus.admin_url,
-            janus_admin_secret=janus.admin_secret,
-            janus_streaming_admin_key=janus.admin_key,
-            mountpoint_key=secrets.token_hex(16),
-        ),
+    operator = operator_for(
+        cluster, janus, NS, workdir / "operator.log", mountpoint_key=secrets.token_hex(16)
     )
     try:
-        cluster.kubectl("apply", "-f", str(CRDS))
-        cluster.kubectl("wait", "--for=condition=Established", "-f", str(CRDS))
+        install_crds(cluster)
         cluster.kubectl("create", "namespace", NS)
         operator.start()
         docs = [

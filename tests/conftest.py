@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import Cluster, start_cluster, stop_cluster
+from tests.support import Cluster, install_crds, start_cluster, stop_cluster
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,5 @@ def cluster(
 
 @pytest.fixture(scope="session")
 def crds_installed(cluster: Cluster) -> Cluster:
-    from tests.support import CRDS
-
-    cluster.kubectl("apply", "-f", str(CRDS))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
+    install_crds(cluster)
     return cluster

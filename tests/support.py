@@ -97,6 +97,11 @@ def start_cluster(state: Path) -> Cluster:
     return Cluster(state=state, bin=binaries, kubeconfig=state / "kubeconfig", server=server)
 
 
+def install_crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "-f", str(CRDS))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
+
+
 def stop_cluster(cluster: Cluster) -> None:
     subprocess.run([str(REPO / "hack" / "cluster-down.sh"), str(cluster.state)], check=False)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,43 +14,13 @@ import pytest
 
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
+from tests.recorder import Recorder
 from tests.support import Cluster, credentials_secret, free_port, poll
 
 pytestmark = pytest.mark.cluster
 NS = "discovery-tests"
 PASSWORD = f"pw-{secrets.token_hex(6)}"
 OPT_IN_TYPE = "vas.io/rtsp-credentials"
-
-
-class Listener:
-    """A TCP server that counts connections: answers HTTP, or stays silent."""
-
-    def __init__(self, address: str, port: int, reply: bytes | None) -> None:
-        self.accepted = 0
-        self.sock = socket.create_server((address, port))
-        self.reply = reply
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self.conns.append(conn)
-            if self.reply is not None:
-                try:
-                    conn.recv(4096)
-                    conn.sendall(self.reply)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        for c in self.conns:
-            c.close()
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +33,10 @@ def lab(
         # Only Secrets that opted in with this type are ever offered to a camera.
         kube.apply({**credentials_secret(NS, name, "admin", password), "type": OPT_IN_TYPE})
     port = free_port()
-    http = Listener("127.0.0.4", port, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-    silent = Listener("127.0.0.5", port, None)
-    outside = Listener("127.0.0.20", port, None)
+    not_rtsp = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+    http = Recorder("127.0.0.4", port, lambda head: not_rtsp)
+    silent = Recorder("127.0.0.5", port)
+    outside = Recorder("127.0.0.20", port)
     with (
         RtspCamera(address="127.0.0.2", port=port, mounts=["/cam1"]),
         RtspCamera(
@@ -184,4 +153,4 @@ def test_scan_outside_the_allow_list_is_refused_without_traffic(lab: dict[str, A
     assert (allowed["status"], allowed["reason"]) == ("False", "OutsideAllowList")
     assert "127.0.0.16/28 is outside the operator's allow-list" in allowed["message"]
     time.sleep(1)
-    assert outside.accepted == 0
+    assert outside.connections == []

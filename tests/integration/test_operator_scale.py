@@ -88,6 +88,14 @@ def test_existing_cameras_are_all_reconciled_and_a_restart_writes_nothing(
     """A thousand Cameras that exist before the operator starts are all reconciled, a Camera
     created while it catches up too, and a second start writes none of them."""
     create_many(kube, [f"cam-{i:04d}" for i in range(COUNT)])
+    kube.apply(
+        {
+            "apiVersion": "vas.io/v1alpha1",
+            "kind": "CameraGroup",
+            "metadata": {"name": "everything", "namespace": NS},
+            "spec": {"selector": {}},
+        }
+    )
     operator = operator_for(
         kube, janus, NS, tmp_path / "operator.log", mountpoint_key=secrets.token_hex(8)
     )
@@ -95,6 +103,12 @@ def test_existing_cameras_are_all_reconciled_and_a_restart_writes_nothing(
     try:
         kube.apply(camera("late-arrival"))  # while the first thousand are still being resumed
         done = poll(lambda: versions(kube), all_disabled, 180, "every Camera Disabled")
+        poll(
+            lambda: kube.get_json("camgrp", "everything", "-n", NS).get("status", {}),
+            lambda status: status.get("members") == COUNT + 1,
+            60,
+            "the group counting every Camera",
+        )
         operator.restart()
         # The restarted operator owes every Camera a resume; wait until it has paid them all.
         poll(

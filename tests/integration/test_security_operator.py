@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
+from tests.recorder import Recorder
 from tests.support import Cluster, credentials_secret, free_port, poll
 from vas_operator.credentials import CredentialsUnavailable, read_credentials
 from vas_operator.sourcepolicy import DEFAULT_DENIED
@@ -27,37 +27,6 @@ from vas_operator.sourcepolicy import DEFAULT_DENIED
 pytestmark = pytest.mark.cluster
 NS = "security-operator"
 SECRET_VALUE = f"db-password-{secrets.token_hex(8)}"
-
-
-class Recorder:
-    """A TCP listener that keeps every byte anyone sends it (and answers nothing)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.received = b""
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            conn.settimeout(2)
-            try:
-                while chunk := conn.recv(4096):
-                    self.received += chunk
-            except OSError:
-                pass
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +100,7 @@ def test_unrelated_secret_is_never_sent_to_a_tenant_host(
 ) -> None:
     """A tenant names an ordinary Secret (a database password) as camera credentials and
     points the camera at a host they control, hoping the operator sends the Secret there."""
-    recorder = Recorder()
+    recorder = Recorder("127.0.0.1", free_port())
     try:
         kube.apply(
             {
@@ -145,9 +114,9 @@ def test_unrelated_secret_is_never_sent_to_a_tenant_host(
         apply_camera(kube, "exfiltrate", f"rtsp://127.0.0.1:{recorder.port}/x", "database")
         found = wait_reason(kube, "exfiltrate", "CredentialsResolved", "SecretNotOptedIn")
         assert "vas.io/rtsp-credentials" in found["message"]
-        assert recorder.connections == 0
-        assert SECRET_VALUE.encode() not in recorder.received
-        assert base64.b64encode(f"app:{SECRET_VALUE}".encode()) not in recorder.received
+        assert recorder.connections == []
+        assert SECRET_VALUE.encode() not in recorder.received()
+        assert base64.b64encode(f"app:{SECRET_VALUE}".encode()) not in recorder.received()
     finally:
         recorder.close()
     assert SECRET_VALUE not in operator.log()
@@ -155,7 +124,7 @@ def test_unrelated_secret_is_never_sent_to_a_tenant_host(
 
 def test_opted_in_secret_still_works(kube: Cluster, operator: OperatorProcess) -> None:
     """The opt-in must not break the legitimate path: a typed Secret resolves."""
-    recorder = Recorder()
+    recorder = Recorder("127.0.0.1", free_port())
     try:
         kube.apply(credentials_secret(NS, "camera-login", "admin", "pw"))
         apply_camera(kube, "typed", f"rtsp://127.0.0.1:{recorder.port}/x", "camera-login")
@@ -200,7 +169,7 @@ def test_default_policy_refuses_loopback_before_any_packet(
 ) -> None:
     """With the default policy, a Camera aimed at the operator's own loopback (where its node's
     services listen) is refused before a single packet reaches that address."""
-    recorder = Recorder()
+    recorder = Recorder("127.0.0.1", free_port())
     namespace = f"{NS}-defaults"  # out of the other operator's sight
     kube.kubectl("create", "namespace", namespace)
     operator = start_operator(
@@ -213,7 +182,7 @@ def test_default_policy_refuses_loopback_before_any_packet(
     try:
         apply_camera(kube, "loopback", f"rtsp://127.0.0.1:{recorder.port}/x", namespace=namespace)
         wait_reason(kube, "loopback", "StreamReachable", "SourceNotAllowed", namespace)
-        assert recorder.connections == 0
+        assert recorder.connections == []
     finally:
         operator.stop()
         recorder.close()

@@ -12,11 +12,8 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +21,7 @@ import pytest
 
 from tests.media.fixtures import JanusGateway
 from tests.operator_process import OperatorProcess, operator_for
+from tests.recorder import Recorder
 from tests.support import Cluster, credentials_secret, free_port, poll
 
 pytestmark = pytest.mark.cluster
@@ -37,69 +35,6 @@ CAMERA_HOST = "127.0.0.73"
 DENIED = "127.0.0.112/28"
 DENIED_TARGET = "127.0.0.96/27"  # overlaps DENIED
 ALLOWED_BESIDE_DENIED = "127.0.0.97"
-
-
-@dataclass
-class Connection:
-    data: bytearray = field(default_factory=bytearray)
-
-    def requests(self) -> list[str]:
-        return [r for r in bytes(self.data).decode(errors="replace").split("\r\n\r\n") if r]
-
-
-class Recorder:
-    """A TCP listener that records every connection and every byte. ``answer`` turns one
-    received request head (and the connection's history) into a reply, or None for silence."""
-
-    def __init__(
-        self, address: str, port: int, answer: Callable[[str], bytes | None] | None = None
-    ) -> None:
-        self.address, self.port, self.answer = address, port, answer
-        self.connections: list[Connection] = []
-        self.sock = socket.create_server((address, port))
-        self.threads: list[threading.Thread] = []
-        self._accepting = threading.Thread(target=self._accept, daemon=True)
-        self._accepting.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            record = Connection()
-            self.connections.append(record)
-            thread = threading.Thread(target=self._serve, args=(conn, record), daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def _serve(self, conn: socket.socket, record: Connection) -> None:
-        pending = b""
-        with conn:
-            while True:
-                try:
-                    chunk = conn.recv(65536)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                record.data += chunk
-                pending += chunk
-                while b"\r\n\r\n" in pending and self.answer is not None:
-                    head, pending = pending.split(b"\r\n\r\n", 1)
-                    reply = self.answer(head.decode(errors="replace"))
-                    if reply is None:
-                        continue
-                    try:
-                        conn.sendall(reply)
-                    except OSError:
-                        return
-
-    def received(self) -> bytes:
-        return b"".join(bytes(c.data) for c in self.connections)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def header(head: str, name: str) -> str | None:

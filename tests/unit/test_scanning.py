@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import ipaddress
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 
@@ -412,42 +412,48 @@ print(done[-1], len(found) > 0)
     assert out.stdout.split() == ["600", "True"]
 
 
-def test_a_secret_that_cannot_be_read_just_now_retries_the_scan(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_secret_that_cannot_be_read_just_now_retries_the_scan() -> None:
     import kopf
 
+    from vas_operator import scan_run
     from vas_operator.credentials import CredentialsUnavailable
-    from vas_operator.handlers import scans
+    from vas_operator.models import DiscoveryScan
     from vas_operator.settings import OperatorSettings
 
-    async def unavailable(api: object, namespace: str, name: str) -> None:
+    async def unavailable(namespace: str, name: str) -> Any:
         raise CredentialsUnavailable(f"reading Secret {namespace}/{name} failed: HTTP 503")
 
-    written: list[dict[str, Any]] = []
+    class Recorded(scan_run.ScanStatus):
+        """Keeps what would be written, with its conditions merged as for the real write."""
 
-    async def patch_status(api: object, plural: str, ns: str, name: str, status: Any) -> None:
-        written.append(status)
+        written: ClassVar[list[dict[str, Any]]] = []
 
-    monkeypatch.setattr(scans, "read_credentials", unavailable)
-    monkeypatch.setattr(scans.kube, "patch_status", patch_status)
-    monkeypatch.setenv("VAS_JANUS_ADMIN_SECRET", "x")
-    monkeypatch.setenv("VAS_JANUS_STREAMING_ADMIN_KEY", "x")
-    monkeypatch.setenv("VAS_MOUNTPOINT_KEY", "x")
-    memo = kopf.Memo()
-    memo.cfg = OperatorSettings(discovery_allowed_cidrs=["192.0.2.0/24"])  # type: ignore[call-arg]
-    memo.api = None  # never used: the Secret read and the status patch are replaced
-    memo.source_policy = LOOPBACK_POLICY
-    body = {
-        "apiVersion": "vas.io/v1alpha1",
-        "kind": "DiscoveryScan",
-        "metadata": {"name": "s", "namespace": "n", "generation": 1},
-        "spec": {"targets": ["192.0.2.0/28"], "credentialsSecretRefs": [{"name": "c"}]},
-    }
+        async def write(self, status: dict[str, Any], observed: list[Any]) -> None:
+            from vas_operator import conditions as cond
+
+            status["conditions"] = cond.merge([], observed, self.generation)
+            self.written.append(status)
+
+    cfg = OperatorSettings(  # type: ignore[call-arg]
+        discovery_allowed_cidrs=["192.0.2.0/24"],
+        janus_admin_secret="x",  # noqa: S106  (a test value)
+        janus_streaming_admin_key="x",
+        mountpoint_key="x",
+    )
+    scan = DiscoveryScan.model_validate(
+        {
+            "apiVersion": "vas.io/v1alpha1",
+            "kind": "DiscoveryScan",
+            "metadata": {"name": "s", "namespace": "n", "generation": 1},
+            "spec": {"targets": ["192.0.2.0/28"], "credentialsSecretRefs": [{"name": "c"}]},
+        }
+    )
+    out = Recorded(None, "n", "s", {}, 1)
+    deps = scan_run.ScanDeps(None, cfg, LOOPBACK_POLICY, unavailable)
     with pytest.raises(kopf.TemporaryError) as error:
-        asyncio.run(scans.run_scan(memo, kopf.Body(body), retry=2))
-    assert error.value.delay == memo.cfg.retry_delay(2)
-    (status,) = written
+        asyncio.run(scan_run.run(scan, out, deps, retry=2))
+    assert error.value.delay == cfg.retry_delay(2)
+    (status,) = Recorded.written
     assert status["phase"] == "Pending"  # never Failed: nothing is wrong with the spec
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "CredentialsUnavailable"

@@ -86,6 +86,8 @@ async def camera_deleted(
     body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Logger, **_: Any
 ) -> None:
     camera = parse_camera(body)
+    key = (camera.metadata.namespace or "", camera.metadata.name or "")
+    memo.progress.done(key, asyncio.get_running_loop().time())  # deletion is progress too
     try:
         await camera_logic.remove_mountpoint(camera, memo.deps)
     except JanusError as error:
