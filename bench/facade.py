@@ -118,7 +118,7 @@ def list_latency(
 
 
 def first_frames(facade: FacadeProcess, token: str, loads: int, shot: Path) -> list[dict[str, Any]]:
-    from tests.integration.test_facade import run_browser
+    from tests.facade_process import run_browser
 
     return [run_browser(facade, token, "bench/live", shot) for _ in range(loads)]
 
@@ -154,6 +154,7 @@ def main() -> None:
                     gateway_name=GATEWAY,
                     mountpoint_key=secrets.token_hex(8),
                     redis_url=redis.url,
+                    source_denied_cidrs='["169.254.0.0/16"]',  # the camera is on 127.0.0.1
                 )
                 operator.start()
                 facade: FacadeProcess | None = None
@@ -176,6 +177,9 @@ def main() -> None:
                         redis.url,
                         {GATEWAY: janus.url},
                         janus_api_secret=janus.api_secret,
+                        # The benchmark signs in with the cluster's static admin token, which
+                        # carries no audience: accept API-server tokens here.
+                        extra_env={"VAS_API_TOKEN_AUDIENCES": "[]"},
                     ).start()
                     synced = time.monotonic() - started
                     lists = list_latency(cluster, facade, token, args.cameras, args.rounds)

@@ -11,13 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from vas_api.errors import BadRequest
 from vas_core.selectors import matches
 
 MAX_LIMIT = 500
-
-
-class BadRequest(ValueError):
-    """A query parameter a person got wrong; the message says how."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ def decode_token(token: str) -> tuple[str, str]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         ns, name = json.loads(raw)
         return str(ns), str(name)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, RecursionError):
         raise BadRequest("continue: not a token this API gave out") from None
 
 
@@ -129,3 +126,16 @@ def page(
     more = len(selected) > limit
     next_token = encode_token((chunk[-1]["namespace"], chunk[-1]["name"])) if more else None
     return chunk, next_token, total
+
+
+def and_selectors(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
+    """Both selectors at once (a group's selector narrowed by the query's)."""
+    if a is None:
+        return b
+    return {
+        "matchLabels": {**(a.get("matchLabels") or {}), **(b.get("matchLabels") or {})},
+        "matchExpressions": [
+            *(a.get("matchExpressions") or []),
+            *(b.get("matchExpressions") or []),
+        ],
+    }

@@ -9,12 +9,20 @@ from pydantic import BaseModel, Field
 
 class ErrorBody(BaseModel):
     code: int
-    reason: str = Field(description="One word: BadRequest, Unauthorized, Forbidden, NotFound.")
+    reason: str = Field(
+        description="One CamelCase word: BadRequest, Unauthorized, Forbidden, NotFound, "
+        "Invalid, PayloadTooLarge, TooManyRequests, ..."
+    )
     message: str
 
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 431)
+}
 
 
 class CameraSummary(BaseModel):
@@ -29,8 +37,8 @@ class CameraSummary(BaseModel):
     reason: str | None = None
     message: str | None = None
     stream: dict[str, Any] | None = None
-    gateway: str | None = None
-    mountpointId: int | None = None  # noqa: N815  (wire name)
+    gateway: str | None = Field(None, description="As the operator reports it; for people.")
+    mounted: bool = Field(False, description="The operator reports the camera mounted.")
     createdAt: str | None = None  # noqa: N815
 
 
@@ -74,3 +82,13 @@ class GroupList(BaseModel):
 class Me(BaseModel):
     username: str
     devMode: bool  # noqa: N815
+
+
+class SignallingGrant(BaseModel):
+    token: str = Field(
+        description="Opaque handle for Janus's token slot, bound to this viewer and camera; "
+        "expires when unused for expiresInSeconds."
+    )
+    server: str = Field(description="The Janus signalling URL for this camera (janus.js server).")
+    mountpointId: int = Field(description="The mountpoint to watch.")  # noqa: N815
+    expiresInSeconds: float  # noqa: N815

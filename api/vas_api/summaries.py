@@ -19,7 +19,9 @@ def summarize_camera(obj: dict[str, Any]) -> dict[str, Any]:
     meta, spec = obj["metadata"], obj.get("spec") or {}
     status = obj.get("status") or {}
     stream = status.get("stream") or {}
-    gateway = status.get("gateway") or {}
+    gateway: dict[str, Any] = status.get("gateway") or {}
+    if not isinstance(gateway, dict):
+        gateway = {}
     ready = _condition(obj, "Ready")
     return {
         "namespace": meta.get("namespace", ""),
@@ -42,8 +44,10 @@ def summarize_camera(obj: dict[str, Any]) -> dict[str, Any]:
         "message": ready.get("message"),
         "conditions": status.get("conditions") or [],
         "stream": stream or None,
-        "gateway": gateway.get("pod"),
-        "mountpointId": gateway.get("mountpointId"),
+        # Shown to people only: routing and authorisation never read the status (a tenant
+        # who may write cameras/status could point it anywhere).
+        "gateway": gateway.get("pod") if isinstance(gateway.get("pod"), str) else None,
+        "mounted": gateway.get("mountpointId") is not None,
     }
 
 

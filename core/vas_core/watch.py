@@ -24,6 +24,7 @@ Key = tuple[str, str]
 Lister = Callable[..., Awaitable[Any]]
 # (event type, key, old value, new value); old or new is None when there is none.
 Listener = Callable[[str, Key, Any, Any], None]
+LIST_PAGE = 500
 
 log = logging.getLogger("vas.watch")
 
@@ -101,19 +102,31 @@ class WatchedStore(Generic[T]):
             if self.items.get(key) != value:
                 self._apply("MODIFIED", key, value)
 
+    async def _list(self) -> tuple[dict[Key, T], str]:
+        """Every object, summarized, and the resourceVersion to watch from. In pages, so that
+        10,000 objects never sit in memory as full JSON at once."""
+        fresh: dict[Key, T] = {}
+        token: str | None = None
+        while True:
+            page = self._as_dict(
+                await self._lister(limit=LIST_PAGE, _continue=token, **self._selectors)
+            )
+            for obj in page.get("items") or []:
+                value = self._summarize(obj)
+                if value is not None:
+                    fresh[key_of(obj)] = value
+            token = page["metadata"].get("continue")
+            if not token:
+                return fresh, page["metadata"]["resourceVersion"]
+
     async def run(self) -> None:
         while True:
             try:
-                listed = self._as_dict(await self._lister(**self._selectors))
-                fresh = {}
-                for obj in listed.get("items") or []:
-                    value = self._summarize(obj)
-                    if value is not None:
-                        fresh[key_of(obj)] = value
+                fresh, listed_version = await self._list()
                 self._replace(fresh)
                 self.synced.set()
                 self.last_contact = time.monotonic()
-                version: str | None = listed["metadata"]["resourceVersion"]
+                version: str | None = listed_version
                 while version is not None:  # the server ends each watch after a while
                     version = await self._watch(version)
             except asyncio.CancelledError:

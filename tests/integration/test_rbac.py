@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.facade_process import FacadeProcess
+from tests.facade_process import FacadeProcess, viewer_token
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import operator_for
 from tests.support import REPO, Cluster, credentials_secret, kubeconfig_for, poll
@@ -39,8 +39,9 @@ def deployed(
     )
     token = {
         sa: kube.kubectl("create", "token", sa, "-n", ns, "--duration=2h").stdout.strip()
-        for sa, ns in (("vas-operator", "vas-system"), ("vas-facade", "vas-system"), ("guard", NS))
+        for sa, ns in (("vas-operator", "vas-system"), ("vas-facade", "vas-system"))
     }
+    token["guard"] = viewer_token(kube, "guard", NS)  # a viewer: the facade's audience
     with (
         RtspCamera(mounts=[], secure_mounts=[("/secure", "admin", PASSWORD)]) as camera,
         JanusGateway() as janus,

@@ -9,9 +9,9 @@ window.vas = { events: [], errors: [], firstFrameMs: undefined, state: 'idle' };
 const $ = (id) => document.getElementById(id);
 const mark = (what) => window.vas.events.push([Math.round(performance.now()), what]);
 
-async function api(path) {
+async function api(path, method) {
   const headers = state.token ? { Authorization: 'Bearer ' + state.token } : {};
-  const res = await fetch(path, { headers });
+  const res = await fetch(path, { headers, method: method || 'GET' });
   if (res.status === 401) { askToken(); throw new ApiError(401, 'Sign in to see cameras.'); }
   if (!res.ok) {
     let msg = res.statusText;
@@ -89,10 +89,13 @@ function render(added) {
     card.className = 'card';
     card.dataset.camera = cam.namespace + '/' + cam.name;
     const s = cam.stream || {};
+    // Everything shown comes from objects tenants write: text only, never markup.
     card.innerHTML = `<div class="thumb">▶</div><div class="meta">
-      <div class="name"><span></span><span class="badge ${cam.phase}">${cam.phase}</span></div>
+      <div class="name"><span></span><span class="badge"></span></div>
       <div class="sub"></div></div>`;
     card.querySelector('.name span').textContent = cam.name;
+    const badge = card.querySelector('.badge');
+    badge.textContent = cam.phase; badge.className = 'badge ' + cam.phase;
     card.querySelector('.sub').textContent = [cam.location || cam.namespace,
       s.resolution, s.codec, cam.ready ? '' : cam.reason].filter(Boolean).join(' · ');
     card.title = cam.description || '';
@@ -134,7 +137,7 @@ function play(cam) {
   $('p-info').textContent = [cam.location, cam.description, s.resolution, s.codec,
     s.fps && s.fps + ' fps', cam.gateway].filter(Boolean).join(' · ');
   window.vas.firstFrameMs = undefined;
-  if (!cam.enabled || cam.mountpointId == null) {
+  if (!cam.enabled || !cam.mounted) {
     say(cam.enabled ? `Camera offline: ${cam.message || cam.reason || 'not mounted yet'}`
       : 'This camera is switched off (spec.enabled is false).');
     window.vas.state = 'offline';
@@ -159,23 +162,43 @@ async function playByName(key) {
 
 function say(text) { $('p-msg').textContent = text || ''; }
 
-function connect() {
+// The bearer token only ever travels in an Authorization header: signalling gets a
+// short-lived handle for this camera, which janus.js carries in Janus's token slot.
+async function signallingGrant(cam) {
+  const path = `/api/v1/namespaces/${encodeURIComponent(cam.namespace)}/cameras/` +
+    `${encodeURIComponent(cam.name)}/signalling`;
+  return (await api(path, 'POST')).json();
+}
+
+async function connect() {
   const p = state.player;
   if (!p) return;
   const cam = p.cam, video = $('video');
   say(p.attempt ? 'Reconnecting…' : 'Connecting…');
   window.vas.state = 'connecting';
   mark('connect');
+  let grant;
+  try { grant = await signallingGrant(cam); } catch (e) {
+    if (e.code === 403) { say(`Access denied: ${e.message}`); window.vas.state = 'forbidden'; return; }
+    if (e.code === 404) { say(e.message); window.vas.state = 'offline'; return; }
+    if (e.code === 401) { window.vas.state = 'unauthorized'; return; }
+    retry(e.message); return;
+  }
+  if (state.player !== p) return;
   Janus.init({ debug: false, callback: () => {
     const janus = new Janus({
-      server: `/gateway/${encodeURIComponent(cam.namespace)}/${encodeURIComponent(cam.name)}/janus`,
-      token: state.token || undefined,
+      server: grant.server,
+      token: grant.token,
       iceServers: [],
       success: () => janus.attach({
         plugin: 'janus.plugin.streaming',
-        success: (h) => { p.handle = h; h.send({ message: { request: 'watch', id: cam.mountpointId } }); },
+        success: (h) => { p.handle = h; h.send({ message: { request: 'watch', id: grant.mountpointId } }); },
         error: (e) => fail(String(e)),
         onmessage: (msg, jsep) => {
+          if (msg.error_code === 455) {  // no such mountpoint: not mounted (any more)
+            say('Camera offline: not mounted on the gateway.'); window.vas.state = 'offline';
+            return;
+          }
           if (msg.error) { fail(msg.error, msg.error_code); return; }
           if (jsep) {
             p.handle.createAnswer({ jsep, tracks: [{ type: 'data' }],

@@ -1,0 +1,1 @@
+"""One APIRouter per concern; ``create_app`` includes them all."""

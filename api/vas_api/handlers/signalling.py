@@ -1,0 +1,96 @@
+"""Janus signalling for one camera: a signalling handle, then Janus's HTTP protocol.
+
+``POST .../cameras/{name}/signalling`` (Authorization header) answers a short-lived opaque
+handle bound to the viewer and the camera; janus.js puts it in Janus's ``token`` slot, so no
+bearer token ever appears in a URL. ``/gateway/{namespace}/{name}/janus...`` hands each request
+to the signalling service (``relay.Signalling``), which checks it and forwards it to the
+configured gateway with the gateway's api_secret.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from vas_api.deps import (
+    Bearer,
+    CameraAccess,
+    CurrentViewer,
+    Name,
+    Namespace,
+    RelayService,
+    SignallingService,
+)
+from vas_api.models import ERRORS, SignallingGrant
+from vas_core.identity import mountpoint_id
+
+router = APIRouter(tags=["signalling"])
+GATEWAY = "/gateway/{namespace}/{name}/janus"
+Id = Annotated[int, Path(ge=1, le=2**64 - 1)]
+
+
+@router.post(
+    "/api/v1/namespaces/{namespace}/cameras/{name}/signalling",
+    response_model=SignallingGrant,
+    responses=ERRORS,
+)
+async def grant(
+    response: Response,
+    viewer: CurrentViewer,
+    token: Bearer,
+    access: CameraAccess,
+    relay: RelayService,
+    namespace: Namespace,
+    name: Name,
+) -> SignallingGrant:
+    """A handle for janus.js's token slot, valid for this viewer and this camera only."""
+    await access.camera(viewer, namespace, name)
+    handle = relay.grants.issue(viewer, token, (namespace, name))
+    response.headers["Cache-Control"] = "no-store"  # a credential, if a short-lived one
+    return SignallingGrant(
+        token=handle,
+        server=GATEWAY.format(namespace=namespace, name=name),
+        mountpointId=mountpoint_id(namespace, name),
+        expiresInSeconds=relay.grants.ttl,
+    )
+
+
+@router.post(GATEWAY, include_in_schema=False)
+async def create(
+    request: Request, signalling: SignallingService, namespace: Namespace, name: Name
+) -> JSONResponse:
+    return JSONResponse(await signalling.post(request.body, (namespace, name), None, None))
+
+
+@router.post(GATEWAY + "/{session}", include_in_schema=False)
+async def on_session(
+    request: Request, signalling: SignallingService, namespace: Namespace, name: Name, session: Id
+) -> JSONResponse:
+    return JSONResponse(await signalling.post(request.body, (namespace, name), session, None))
+
+
+@router.post(GATEWAY + "/{session}/{handle}", include_in_schema=False)
+async def on_handle(
+    request: Request,
+    signalling: SignallingService,
+    namespace: Namespace,
+    name: Name,
+    session: Id,
+    handle: Id,
+) -> JSONResponse:
+    return JSONResponse(await signalling.post(request.body, (namespace, name), session, handle))
+
+
+@router.get(GATEWAY + "/{session}", include_in_schema=False)
+async def long_poll(
+    signalling: SignallingService,
+    namespace: Namespace,
+    name: Name,
+    session: Id,
+    token: Annotated[str | None, Query(max_length=128)] = None,
+    maxev: Annotated[int | None, Query(ge=1, le=10)] = None,
+) -> JSONResponse:
+    """Janus's long-poll: events of this session, held up to 30 s by Janus."""
+    return JSONResponse(await signalling.poll(token, (namespace, name), session, maxev))
