@@ -58,7 +58,7 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from vas_core.kube import api_client as make_client
 
-        api = api_client or await make_client()
+        api = api_client or make_client()
         app.state.cache = ResourceCache(api)
         app.state.cache.start()
         app.state.live = LiveStore(settings.redis_url)

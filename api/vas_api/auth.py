@@ -16,10 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from vas_api.errors import Unauthenticated, Unavailable
+from vas_core.kube import Kube, KubeError
 from vas_core.names import API_GROUP, CAMERAS
 
 log = logging.getLogger("vas_api.auth")
@@ -83,7 +81,7 @@ class Auth(Protocol):
 class KubernetesAuth:
     def __init__(
         self,
-        api: client.ApiClient,
+        api: Kube,
         *,
         ttl: float,
         failure_ttl: float,
@@ -110,31 +108,32 @@ class KubernetesAuth:
             if isinstance(cached, Viewer):
                 return cached
             raise Unauthenticated(cached)
-        spec = client.V1TokenReviewSpec(token=token, audiences=self._audiences or None)
+        spec: dict[str, Any] = {"token": token}
+        if self._audiences:
+            spec["audiences"] = self._audiences
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
         try:
-            answer = await client.AuthenticationV1Api(self._api).create_token_review(
-                client.V1TokenReview(spec=spec)
-            )
-        except ApiException as error:
+            answer = await self._api.create("/apis/authentication.k8s.io/v1/tokenreviews", review)
+        except KubeError as error:
             if error.status is not None and 400 <= error.status < 500:
                 reason = "the token was not accepted by the cluster"
                 self._tokens.put(key, reason, self._failure_ttl)
                 raise Unauthenticated(reason) from None
             log.warning(f"TokenReview failed: HTTP {error.status}")
             raise Unavailable("the cluster could not check the token; try again") from None
-        status = answer.status
-        if not status or not status.authenticated:
+        status = answer.get("status") or {}
+        if not status.get("authenticated"):
             reason = "the token was not accepted by the cluster"
             if self._audiences:
                 reason += f" (tokens must be issued for audience {', '.join(self._audiences)})"
             self._tokens.put(key, reason, self._failure_ttl)
             raise Unauthenticated(reason)
-        user = status.user
+        user = status.get("user") or {}
         viewer = Viewer(
-            username=user.username,
-            uid=user.uid or "",
-            groups=tuple(user.groups or ()),
-            extra=tuple(sorted((k, tuple(v)) for k, v in (user.extra or {}).items())),
+            username=str(user.get("username", "")),
+            uid=str(user.get("uid") or ""),
+            groups=tuple(user.get("groups") or ()),
+            extra=tuple(sorted((k, tuple(v)) for k, v in (user.get("extra") or {}).items())),
         )
         self._tokens.put(key, viewer, self._ttl)
         return viewer
@@ -146,27 +145,30 @@ class KubernetesAuth:
         cached = self._decisions.get(key)
         if cached is not None:
             return bool(cached)
-        review = client.V1SubjectAccessReview(
-            spec=client.V1SubjectAccessReviewSpec(
-                user=viewer.username,
-                uid=viewer.uid or None,
-                groups=list(viewer.groups) or None,
-                extra={k: list(v) for k, v in viewer.extra} or None,
-                resource_attributes=client.V1ResourceAttributes(
-                    group=API_GROUP,
-                    resource=CAMERAS,
-                    verb=verb,
-                    namespace=namespace,
-                    name=name or None,
-                ),
-            )
-        )
+        attributes = {"group": API_GROUP, "resource": CAMERAS, "verb": verb}
+        attributes["namespace"] = namespace
+        if name:
+            attributes["name"] = name
+        spec: dict[str, Any] = {"user": viewer.username, "resourceAttributes": attributes}
+        if viewer.uid:
+            spec["uid"] = viewer.uid
+        if viewer.groups:
+            spec["groups"] = list(viewer.groups)
+        if viewer.extra:
+            spec["extra"] = {k: list(v) for k, v in viewer.extra}
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": spec,
+        }
         try:
-            answer = await client.AuthorizationV1Api(self._api).create_subject_access_review(review)
-        except ApiException as error:
+            answer = await self._api.create(
+                "/apis/authorization.k8s.io/v1/subjectaccessreviews", review
+            )
+        except KubeError as error:
             log.warning(f"SubjectAccessReview failed: HTTP {error.status}")
             raise Unavailable("the cluster could not check the permission; try again") from None
-        decision = bool(answer.status and answer.status.allowed)
+        decision = bool((answer.get("status") or {}).get("allowed"))
         self._decisions.put(key, decision, self._ttl if decision else self._failure_ttl)
         return decision
 

@@ -4,12 +4,10 @@ server per request."""
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Any
 
-from kubernetes_asyncio import client
-
 from vas_api.summaries import summarize_camera, summarize_group
+from vas_core.kube import Kube, custom_path
 from vas_core.names import API_GROUP, API_VERSION, CAMERA_GROUPS, CAMERAS
 from vas_core.watch import Key, WatchedStore
 
@@ -17,14 +15,10 @@ from vas_core.watch import Key, WatchedStore
 class ResourceCache:
     """Cameras and groups by (namespace, name), kept current by one watch per kind."""
 
-    def __init__(self, api: client.ApiClient) -> None:
-        objects = client.CustomObjectsApi(api)
-
+    def __init__(self, api: Kube) -> None:
         def store(plural: str, summarize: Any) -> WatchedStore[dict[str, Any]]:
-            lister = functools.partial(
-                objects.list_cluster_custom_object, API_GROUP, API_VERSION, plural
-            )
-            return WatchedStore(api, lister, summarize, what=plural)
+            path = custom_path(API_GROUP, API_VERSION, plural)
+            return WatchedStore(api, path, summarize, what=plural)
 
         self._stores = (store(CAMERAS, summarize_camera), store(CAMERA_GROUPS, summarize_group))
 

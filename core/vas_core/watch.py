@@ -13,15 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from kubernetes_asyncio import client, watch
-from kubernetes_asyncio.client.exceptions import ApiException
+from vas_core.kube import Kube, KubeError
 
 T = TypeVar("T")
 Key = tuple[str, str]
-Lister = Callable[..., Awaitable[Any]]
 # (event type, key, old value, new value); old or new is None when there is none.
 Listener = Callable[[str, Key, Any, Any], None]
 LIST_PAGE = 500
@@ -41,8 +39,8 @@ class WatchedStore(Generic[T]):
 
     def __init__(
         self,
-        api: client.ApiClient,
-        lister: Lister,
+        api: Kube,
+        path: str,
         summarize: Callable[[dict[str, Any]], T | None],
         *,
         what: str,
@@ -50,11 +48,11 @@ class WatchedStore(Generic[T]):
         label_selector: str | None = None,
     ) -> None:
         self._api = api
-        self._lister = lister
+        self._path = path  # the collection, e.g. /apis/vas.io/v1alpha1/cameras
         self._summarize = summarize
         self._selectors = {
             k: v
-            for k, v in (("field_selector", field_selector), ("label_selector", label_selector))
+            for k, v in (("fieldSelector", field_selector), ("labelSelector", label_selector))
             if v
         }
         self.what = what
@@ -73,12 +71,6 @@ class WatchedStore(Generic[T]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-    def _as_dict(self, obj: Any) -> dict[str, Any]:
-        if isinstance(obj, dict):
-            return obj
-        out: dict[str, Any] = self._api.sanitize_for_serialization(obj)
-        return out
 
     def _apply(self, kind: str, key: Key, value: T | None) -> None:
         old = self.items.get(key)
@@ -108,8 +100,8 @@ class WatchedStore(Generic[T]):
         fresh: dict[Key, T] = {}
         token: str | None = None
         while True:
-            page = self._as_dict(
-                await self._lister(limit=LIST_PAGE, _continue=token, **self._selectors)
+            page = await self._api.get(
+                self._path, limit=LIST_PAGE, **{"continue": token}, **self._selectors
             )
             for obj in page.get("items") or []:
                 value = self._summarize(obj)
@@ -131,7 +123,7 @@ class WatchedStore(Generic[T]):
                     version = await self._watch(version)
             except asyncio.CancelledError:
                 raise
-            except (TimeoutError, ApiException, OSError, ValueError) as error:
+            except (TimeoutError, KubeError, OSError, ValueError) as error:
                 log.warning(f"watching {self.what} failed ({error}); relisting in 1 s")
                 await asyncio.sleep(1)
             except Exception:
@@ -140,22 +132,20 @@ class WatchedStore(Generic[T]):
 
     async def _watch(self, version: str) -> str | None:
         """Apply events from ``version`` on; the version to resume from, None to relist."""
-        async with watch.Watch() as watcher:
-            async for event in watcher.stream(
-                self._lister,
-                resource_version=version,
-                timeout_seconds=300,
-                allow_watch_bookmarks=True,
-                **self._selectors,
-            ):
-                self.last_contact = time.monotonic()
-                kind = event["type"]
-                if kind == "ERROR":
-                    return None  # usually 410 Gone: relist
-                obj = self._as_dict(event["object"])
-                version = obj["metadata"].get("resourceVersion") or version
-                if kind == "BOOKMARK":
-                    continue
-                value = None if kind == "DELETED" else self._summarize(obj)
-                self._apply(kind, key_of(obj), value)
+        async for event in self._api.watch(
+            self._path,
+            resourceVersion=version,
+            timeoutSeconds=300,
+            allowWatchBookmarks="true",
+            **self._selectors,
+        ):
+            self.last_contact = time.monotonic()
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                return None  # usually 410 Gone: relist
+            version = (obj.get("metadata") or {}).get("resourceVersion") or version
+            if kind == "BOOKMARK":
+                continue
+            value = None if kind == "DELETED" else self._summarize(obj)
+            self._apply(str(kind), key_of(obj), value)
         return version

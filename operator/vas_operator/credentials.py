@@ -13,10 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-import aiohttp
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
-
+from vas_core.kube import Kube, KubeError, core_path
 from vas_core.names import CREDENTIALS_SECRET_TYPE, PASSWORD_KEY, USERNAME_KEY
 from vas_operator.probe import Credentials
 
@@ -61,11 +58,11 @@ def from_secret(
     return Credentials(values[0], values[1])
 
 
-async def read_credentials(api: client.ApiClient, namespace: str, name: str) -> Credentials:
+async def read_credentials(api: Kube, namespace: str, name: str) -> Credentials:
     """Read the Secret now (never cached, never copied anywhere)."""
     try:
-        secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
-    except ApiException as error:
+        secret = await api.get(core_path("secrets", namespace, name))
+    except KubeError as error:
         if error.status == 404:
             raise CredentialsError(
                 "SecretNotFound", f"Secret {namespace}/{name} does not exist"
@@ -75,8 +72,6 @@ async def read_credentials(api: client.ApiClient, namespace: str, name: str) -> 
                 "SecretForbidden", f"the operator may not read Secret {namespace}/{name}"
             ) from None
         raise CredentialsUnavailable(
-            f"reading Secret {namespace}/{name} failed: HTTP {error.status}"
+            f"reading Secret {namespace}/{name} failed: {error.status or error.reason}"
         ) from None
-    except (aiohttp.ClientError, OSError, TimeoutError) as error:
-        raise CredentialsUnavailable(f"reading Secret {namespace}/{name} failed: {error}") from None
-    return from_secret(namespace, name, secret.type, secret.data or {})
+    return from_secret(namespace, name, secret.get("type"), secret.get("data") or {})

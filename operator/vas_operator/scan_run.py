@@ -15,9 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
+from vas_core.kube import KubeError, custom_path
 from vas_core.names import API_GROUP, API_VERSION, CAMERAS, DISCOVERY_SCANS
 from vas_operator import conditions as cond
 from vas_operator import discovery
@@ -127,11 +126,10 @@ def credentials_observation(scan: DiscoveryScan, problems: list[CredentialsError
 
 
 async def create_camera(api: Any, manifest: dict[str, Any]) -> None:
+    namespace = manifest["metadata"]["namespace"]
     try:
-        await client.CustomObjectsApi(api).create_namespaced_custom_object(
-            API_GROUP, API_VERSION, manifest["metadata"]["namespace"], CAMERAS, manifest
-        )
-    except ApiException as error:
+        await api.create(custom_path(API_GROUP, API_VERSION, CAMERAS, namespace), manifest)
+    except KubeError as error:
         if error.status != 409:  # 409: made by an earlier run, which is the point
             raise
 

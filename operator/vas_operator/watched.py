@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes_asyncio import client
-
+from vas_core.kube import Kube, core_path, custom_path
 from vas_core.names import (
     API_GROUP,
     API_VERSION,
@@ -108,9 +106,7 @@ def in_scope(namespaces: Sequence[str], namespace: str) -> bool:
 class Watched:
     """The three stores, scoped to the operator's namespaces."""
 
-    def __init__(self, api: client.ApiClient, namespaces: Sequence[str] = ()) -> None:
-        objects = client.CustomObjectsApi(api)
-
+    def __init__(self, api: Kube, namespaces: Sequence[str] = ()) -> None:
         def scoped(view: Any) -> Any:
             def summarize(obj: dict[str, Any]) -> Any:
                 namespace = obj["metadata"].get("namespace", "")
@@ -118,10 +114,8 @@ class Watched:
 
             return summarize
 
-        def ours(plural: str) -> Any:
-            return functools.partial(
-                objects.list_cluster_custom_object, API_GROUP, API_VERSION, plural
-            )
+        def ours(plural: str) -> str:
+            return custom_path(API_GROUP, API_VERSION, plural)
 
         self.cameras: WatchedStore[CameraView] = WatchedStore(
             api, ours(CAMERAS), scoped(camera_view), what=CAMERAS
@@ -132,7 +126,7 @@ class Watched:
         # A field selector on the type: other Secrets never reach this process.
         self.secrets: WatchedStore[str] = WatchedStore(
             api,
-            client.CoreV1Api(api).list_secret_for_all_namespaces,
+            core_path("secrets"),
             scoped(secret_view),
             what="credentials Secrets",
             field_selector=f"type={CREDENTIALS_SECRET_TYPE}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ import yaml
 from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
 from tests.support import Cluster, poll
+from vas_operator.group_sync import MAX_DELAY_SECONDS
 
 pytestmark = pytest.mark.cluster
 NS = "group-tests"
@@ -128,6 +130,7 @@ def test_a_burst_of_500_cameras_costs_the_group_few_writes(
         camera_doc(f"w{i:03d}", f"rtsp://192.0.2.1/{i}", {"wall": "big"}, enabled=False)
         for i in range(500)
     ]
+    started = time.monotonic()
     kube.kubectl(
         "apply",
         "-f",
@@ -135,10 +138,13 @@ def test_a_burst_of_500_cameras_costs_the_group_few_writes(
         stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": docs}),
     )
     status = wait_group(kube, "wall", counts(500, 0), timeout=120)
+    burst = time.monotonic() - started
     assert ready_condition(status)["reason"] == "Degraded"
     assert "and 497 more" in ready_condition(status)["message"]
     time.sleep(3)  # let any trailing write happen before counting
     writes = operator.metric("vas_group_status_writes_total") - writes_before
     # The burst is one change to this group: members appear, then their conditions arrive.
-    assert 1 <= writes <= 4, writes
+    # The syncer writes at most once per MAX_DELAY_SECONDS while the burst goes on (however
+    # long this machine takes for it), and once when it settles: never once per camera.
+    assert 1 <= writes <= math.ceil(burst / MAX_DELAY_SECONDS) + 2, (writes, burst)
     kube.kubectl("delete", "-n", NS, "cam", "-l", "wall=big", "--wait=false")

@@ -21,6 +21,7 @@ from tests.media.fixtures import JanusGateway, RtspCamera
 from tests.operator_process import OperatorProcess, operator_for
 from tests.recorder import Recorder
 from tests.support import Cluster, credentials_secret, free_port, poll
+from vas_core.kube import Kube
 from vas_operator.credentials import CredentialsUnavailable, read_credentials
 from vas_operator.sourcepolicy import DEFAULT_DENIED
 
@@ -220,8 +221,6 @@ class Failing(BaseHTTPRequestHandler):
 async def test_transient_api_errors_are_not_credential_failures(failure: str) -> None:
     """A blip of the API server while reading a Secret used to mark the camera as having bad
     credentials, permanently; it must be a retryable error instead."""
-    from kubernetes_asyncio import client
-
     server = None
     if failure == "http-503":
         server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
@@ -229,9 +228,7 @@ async def test_transient_api_errors_are_not_credential_failures(failure: str) ->
         port = server.server_address[1]
     else:
         port = free_port()  # nothing listens there
-    config = client.Configuration(host=f"http://127.0.0.1:{port}")
-    config.retries = 0
-    api = client.ApiClient(config)
+    api = Kube(f"http://127.0.0.1:{port}", timeout=5)
     try:
         with pytest.raises(CredentialsUnavailable):
             await read_credentials(api, NS, "any")

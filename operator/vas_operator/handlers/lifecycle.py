@@ -78,12 +78,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     configure_kopf(settings)
     loop = asyncio.get_running_loop()
     memo.cfg = cfg
-    memo.api = api = await api_client()
+    memo.api = api = api_client()
     memo.http = httpx.AsyncClient(timeout=cfg.janus_timeout_seconds)
     memo.prober = Prober(cfg.probe_concurrency, cfg.probe_timeout_seconds)
     memo.phases = PhaseTracker()
     memo.live = LiveWriter(cfg.redis_url) if cfg.redis_url else None
-    memo.source_policy = source_policy(cfg, api.configuration.host or "", memo.liveness)
+    memo.source_policy = source_policy(cfg, api.server, memo.liveness)
     gateway = Gateway(cfg.gateway_name, cfg.gateway_admin_url)
     admin_secret = cfg.janus_admin_secret.get_secret_value()
     directory = GatewayDirectory(JanusAdmin(gateway.admin_url, admin_secret, memo.http))
