@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import tempfile
 import time
@@ -24,7 +23,7 @@ import httpx
 
 from tests.facade_process import FacadeProcess
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
-from tests.operator_process import operator_for
+from tests.operator_process import live_operator
 from tests.support import CRDS, Cluster, start_cluster, stop_cluster
 
 NS = "bench"  # the operator's namespace: one live camera
@@ -146,15 +145,8 @@ def main() -> None:
                 JanusGateway(loopback_ice=True) as janus,
                 RedisServer() as redis,
             ):
-                operator = operator_for(
-                    cluster,
-                    janus,
-                    NS,
-                    work / "operator.log",
-                    gateway_name=GATEWAY,
-                    mountpoint_key=secrets.token_hex(8),
-                    redis_url=redis.url,
-                    source_denied_cidrs='["169.254.0.0/16"]',  # the camera is on 127.0.0.1
+                operator = live_operator(
+                    cluster, janus, NS, work / "operator.log", GATEWAY, redis.url
                 )
                 operator.start()
                 facade: FacadeProcess | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -102,3 +103,24 @@ def operator_for(
         **settings,
     )
     return OperatorProcess(cluster=cluster, log_path=log_path, namespace=namespace, env_extra=env)
+
+
+def live_operator(
+    cluster: Cluster,
+    janus: JanusGateway,
+    namespace: str,
+    log_path: Path,
+    gateway: str,
+    redis_url: str,
+) -> OperatorProcess:
+    """An operator that writes live figures to Redis every 2 s (what the facade serves)."""
+    return operator_for(
+        cluster,
+        janus,
+        namespace,
+        log_path,
+        gateway_name=gateway,
+        mountpoint_key=secrets.token_hex(8),
+        redis_url=redis_url,
+        health_interval_seconds="2",
+    )

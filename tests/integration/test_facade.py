@@ -3,7 +3,6 @@ SubjectAccessReview, watch), Redis, the operator, Janus, an RTSP camera and Chro
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import yaml
 
 from tests.facade_process import FacadeProcess, role_binding, run_browser, viewer_token
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
-from tests.operator_process import OperatorProcess, operator_for
+from tests.operator_process import OperatorProcess, live_operator
 from tests.support import REPO, Cluster
 from vas_core.identity import mountpoint_id
 
@@ -73,16 +72,8 @@ def world(
         JanusGateway(loopback_ice=True) as janus,
         RedisServer() as redis,
     ):
-        operator: OperatorProcess = operator_for(
-            kube,
-            janus,
-            LIVE,
-            logs / "operator.log",
-            gateway_name=GATEWAY,
-            mountpoint_key=secrets.token_hex(8),
-            redis_url=redis.url,
-            health_interval_seconds="2",
-            source_denied_cidrs='["169.254.0.0/16"]',  # the camera is on 127.0.0.1
+        operator: OperatorProcess = live_operator(
+            kube, janus, LIVE, logs / "operator.log", GATEWAY, redis.url
         )
         operator.start()
         facade: FacadeProcess | None = None

@@ -6,7 +6,6 @@ Chromium. One test per finding of the tenant-isolation issue; each docstring sta
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import secrets
@@ -23,8 +22,8 @@ import yaml
 
 from tests.facade_process import FacadeProcess, role_binding, run_browser, viewer_token
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
-from tests.operator_process import OperatorProcess, operator_for
-from tests.support import REPO, Cluster, poll
+from tests.operator_process import OperatorProcess, live_operator
+from tests.support import REPO, Cluster, credentials_secret, poll
 from vas_core.identity import mountpoint_id
 from vas_core.livekeys import live_key, thumbnail_key
 
@@ -48,19 +47,6 @@ def camera(
         "kind": "Camera",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"source": source, **spec},
-    }
-
-
-def rtsp_secret(namespace: str, name: str, username: str, password: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "vas.io/rtsp-credentials",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {
-            "username": base64.b64encode(username.encode()).decode(),
-            "password": base64.b64encode(password.encode()).decode(),
-        },
     }
 
 
@@ -92,21 +78,13 @@ def world(
         JanusGateway(loopback_ice=True) as janus,
         RedisServer() as redis,
     ):
-        operator: OperatorProcess = operator_for(
-            kube,
-            janus,
-            A,
-            logs / "operator.log",
-            gateway_name=GATEWAY,
-            mountpoint_key=secrets.token_hex(8),
-            redis_url=redis.url,
-            health_interval_seconds="2",
-            source_denied_cidrs='["169.254.0.0/16"]',  # the cameras are on 127.0.0.1
+        operator: OperatorProcess = live_operator(
+            kube, janus, A, logs / "operator.log", GATEWAY, redis.url
         )
         operator.start()
         facade: FacadeProcess | None = None
         try:
-            kube.apply(rtsp_secret(A, "secure-credentials", "admin", PASSWORD))
+            kube.apply(credentials_secret(A, "secure-credentials", "admin", PASSWORD))
             kube.apply(camera(A, "lobby", rtsp.url("/cam1"), description="victim"))
             kube.apply(camera(A, "secure", rtsp.url("/secure"), secret_name="secure-credentials"))  # noqa: S106
             kube.apply(camera(A, "dormant", rtsp.url("/cam1"), enabled=False))
