@@ -50,6 +50,14 @@ cluster-up: ## Start the local control plane; admin kubeconfig in .vas/kubeconfi
 cluster-down: ## Stop the local control plane (by PID); leaves nothing running
 	hack/cluster-down.sh $(STATE)/cluster
 
+.PHONY: node-up
+node-up: ## Start a real node and its own control plane; kubeconfig in .vas/node/kubeconfig
+	hack/node-up.sh $(STATE)/node
+
+.PHONY: node-down
+node-down: ## Stop the real node (by PID) and remove what it left on the machine
+	hack/node-down.sh $(STATE)/node
+
 .PHONY: install
 install: ## Install the CRDs into the cluster of .vas/kubeconfig
 	$(KUBECTL) apply -f crds/
@@ -80,6 +88,11 @@ lint: ## ruff, mypy and a check that crds/ matches the models
 	$(PY) -m vas_operator.crdgen --check --output-dir crds
 	$(PY) -m vas_operator.crdgen --check --output-dir charts/vas/files/crds
 	$(PY) hack/values_schema.py --check
+	$$(hack/build-actionlint.sh) -color=false .github/workflows/*.yaml
+
+.PHONY: images
+images: ## Build the VAS, gateway and Redis images (no Docker, no registry) into .vas/images/*.tar
+	hack/build-images.sh
 
 ##@ With Docker (kind)
 .PHONY: kind-up
@@ -102,8 +115,9 @@ bench-cameras: prereqs ## N cameras applied at once -> time until all Ready (CAM
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.cameras_ready --cameras $(CAMERAS)
 
 .PHONY: bench-operator-start
-bench-operator-start: prereqs ## Operator started with N existing Cameras: time, RSS, writes on restart (CAMERAS=10000)
-	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.operator_start --cameras $(or $(filter-out 50,$(CAMERAS)),10000)
+EXISTING ?= 10000
+bench-operator-start: prereqs ## Operator started with N existing Cameras: time, RSS, writes (EXISTING=10000)
+	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.operator_start --cameras $(EXISTING)
 
 .PHONY: bench-facade
 bench-facade: prereqs ## Facade list latency with 10,000 cameras; viewer page load to first frame

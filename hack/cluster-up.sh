@@ -9,6 +9,11 @@
 # Settings (environment): VAS_BIN (binaries; built on demand), VAS_APISERVER_PORT (16443),
 # VAS_ETCD_PORT (23790), VAS_ETCD_PEER_PORT (23800), VAS_POD_CIDR (127.1.0.0/24),
 # VAS_KUBECONFIG (where the admin kubeconfig goes; STATEDIR/kubeconfig).
+# Opt-in, for a real node beside kwok (hack/node-up.sh sets them; unset, nothing changes):
+# VAS_APISERVER_ADDR (127.0.0.1): where the API server binds and what it advertises (the
+# `kubernetes` Service's endpoint, which real pods must reach) and the kubeconfig's server;
+# VAS_REAL_NODES=1: kwok manages only the nodes annotated kwok.x-k8s.io/node=fake (its own
+# kwok-node-0), not every node, and the API server reaches kubelets by their InternalIP.
 # Stop with hack/cluster-down.sh STATEDIR (by recorded PID, never by process name).
 set -euo pipefail
 ST=${1:?usage: cluster-up.sh STATEDIR}
@@ -19,6 +24,13 @@ API_PORT=${VAS_APISERVER_PORT:-16443}
 ETCD_PORT=${VAS_ETCD_PORT:-23790}
 ETCD_PEER_PORT=${VAS_ETCD_PEER_PORT:-23800}
 POD_CIDR=${VAS_POD_CIDR:-127.1.0.0/24}
+API_ADDR=${VAS_APISERVER_ADDR:-127.0.0.1}
+KWOK_NODES=(--manage-all-nodes)
+APISERVER_EXTRA=()
+if [ "${VAS_REAL_NODES:-}" = 1 ]; then
+  KWOK_NODES=(--manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake)
+  APISERVER_EXTRA=(--kubelet-preferred-address-types InternalIP)
+fi
 KUBECTL="$BIN/kubectl"
 
 mkdir -p "$ST"
@@ -63,19 +75,19 @@ start etcd "$BIN/etcd" --data-dir "$ST/etcd-data" \
   --initial-cluster "default=http://127.0.0.1:$ETCD_PEER_PORT" \
   --listen-metrics-urls "" --quota-backend-bytes 4294967296
 start kube-apiserver "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --bind-address "$API_ADDR" --advertise-address "$API_ADDR" --secure-port "$API_PORT" \
   --cert-dir "$ST/certs" --token-auth-file "$ST/tokens.csv" --authorization-mode Node,RBAC \
   --service-account-issuer https://kubernetes.default.svc \
   --service-account-key-file "$ST/sa.pub" --service-account-signing-key-file "$ST/sa.key" \
   --service-cluster-ip-range 10.96.0.0/24 --allow-privileged \
-  --enable-priority-and-fairness=false
+  --enable-priority-and-fairness=false ${APISERVER_EXTRA[@]+"${APISERVER_EXTRA[@]}"}
 
 cat > "$KUBECONFIG" <<EOK
 apiVersion: v1
 kind: Config
 clusters:
 - name: vas-local
-  cluster: {server: "https://127.0.0.1:$API_PORT", insecure-skip-tls-verify: true}
+  cluster: {server: "https://$API_ADDR:$API_PORT", insecure-skip-tls-verify: true}
 users:
 - name: vas-admin
   user: {token: $TOKEN}
@@ -95,7 +107,7 @@ start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig "$KUBE
 start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$KUBECONFIG" \
   --leader-elect=false --bind-address 127.0.0.1 --secure-port 0
 # kwok does nothing without stage configs; build-control-plane.sh copied them beside the binaries.
-start kwok "$BIN/kwok" --kubeconfig "$KUBECONFIG" --manage-all-nodes \
+start kwok "$BIN/kwok" --kubeconfig "$KUBECONFIG" "${KWOK_NODES[@]}" \
   --cidr "$POD_CIDR" --node-ip 127.0.0.1 \
   --config "$STAGES/node/fast/node-initialize.yaml" \
   --config "$STAGES/node/heartbeat/node-heartbeat.yaml" \

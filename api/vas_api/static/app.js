@@ -196,7 +196,10 @@ async function connect() {
         error: (e) => fail(String(e)),
         onmessage: (msg, jsep) => {
           if (msg.error_code === 455) {  // no such mountpoint: not mounted (any more)
-            say('Camera offline: not mounted on the gateway.'); window.vas.state = 'offline';
+            // A restarted gateway gets its mountpoints back from the operator within one
+            // health interval: keep trying, slowly, and say what is going on meanwhile.
+            retry(null, 'Camera offline: not mounted on the gateway. Trying again');
+            window.vas.state = 'offline';
             return;
           }
           if (msg.error) { fail(msg.error, msg.error_code); return; }
@@ -234,12 +237,13 @@ function fail(message, code) {
   retry(message);
 }
 
-function retry(reason) {
+function retry(reason, text) {
   const p = state.player;
   if (!p || p.timer) return;
   p.attempt += 1;
   const delay = Math.min(1000 * 2 ** (p.attempt - 1), 10000);
-  say(`Stream interrupted${reason ? ' (' + reason + ')' : ''}. Reconnecting in ${Math.round(delay / 1000)} s…`);
+  const what = text || `Stream interrupted${reason ? ' (' + reason + ')' : ''}. Reconnecting`;
+  say(`${what} in ${Math.round(delay / 1000)} s…`);
   window.vas.state = 'reconnecting';
   try { p.janus && p.janus.destroy({ notifyDestroyed: false }); } catch (e) { /* gone already */ }
   p.timer = setTimeout(() => { p.timer = null; connect(); }, delay);
