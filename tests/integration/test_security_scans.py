@@ -307,3 +307,26 @@ def test_scan_paths_that_inject_request_lines_are_refused(lab: dict[str, Any], p
     assert result.returncode != 0
     assert "without spaces or control characters" in result.stderr
     assert kube.kubectl("get", "-n", NS, "dscan", "inject", check=False).returncode != 0
+
+
+def test_forged_status_does_not_make_a_scan_repeat(lab: dict[str, Any]) -> None:
+    """A tenant with discoveryscans/status sets nextScanTime in the past, hoping the operator
+    sweeps their ranges every 15 s instead of once an hour."""
+    kube = lab["kube"]
+    kube.apply(scan_doc("hourly", ["127.0.0.200/32"], [free_port()], intervalSeconds=3600))
+    first = wait_scan(kube, "hourly", "Completed")
+    forged = {"status": {"nextScanTime": "2000-01-01T00:00:00Z", "phase": "Completed"}}
+    kube.kubectl(
+        "patch",
+        "dscan",
+        "hourly",
+        "-n",
+        NS,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(forged),
+    )
+    time.sleep(20)  # longer than the repeat timer's period (15 s)
+    after = kube.get_json("-n", NS, "dscan", "hourly")["status"]
+    assert after["startTime"] == first["startTime"], "the forged status started a new sweep"

@@ -457,3 +457,15 @@ def test_a_secret_that_cannot_be_read_just_now_retries_the_scan() -> None:
     assert status["phase"] == "Pending"  # never Failed: nothing is wrong with the spec
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "CredentialsUnavailable"
+
+
+def test_repeat_schedule_is_the_operators_own() -> None:
+    from vas_operator.handlers.scans import Schedule
+
+    schedule = Schedule()
+    assert not schedule.is_due("uid", 1e9)  # never ran here: resume runs it, not the timer
+    schedule.due["uid"] = 100.0
+    assert not schedule.is_due("uid", 99.0)
+    assert schedule.is_due("uid", 100.0)
+    schedule.running.add("uid")
+    assert not schedule.is_due("uid", 200.0)  # one sweep at a time

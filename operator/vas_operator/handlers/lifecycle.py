@@ -22,6 +22,7 @@ from vas_operator.credentials import read_credentials
 from vas_operator.directory import GatewayDirectory
 from vas_operator.gateway_watch import GatewayWatcher
 from vas_operator.group_sync import GroupSyncer
+from vas_operator.handlers.scans import Schedule
 from vas_operator.metrics import PhaseTracker
 from vas_operator.placement import Gateway, StaticPlacement
 from vas_operator.probe import Credentials, Prober
@@ -104,6 +105,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr=cfg.metrics_address)
 
+    memo.scans = Schedule()  # shared: resource handlers get a shallow copy of memo
     memo.watched = watched = Watched(api, memo.namespaces or ())
     memo.progress = progress = Progress(cfg.stall_seconds, started=loop.time())
     watched.cameras.listeners.append(track_work(progress, loop))
