@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import ipaddress
 import re
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -123,7 +122,6 @@ async def run(
     spec: DiscoveryScanSpec,
     candidates: list[rtsp.Candidate],
     progress: Callable[[int, int], None],
-    cancel: threading.Event | None = None,
     onvif_hosts: list[str] | None = None,
     *,
     policy: SourcePolicy,
@@ -150,7 +148,6 @@ async def run(
         spec.concurrency,
         spec.connect_timeout_milliseconds / 1000,
         report,
-        cancel,
         MAX_OPEN_PORTS,
         tally,
         sweep.SHARED_BUDGET,

@@ -37,7 +37,6 @@ def sweep(
     concurrency: int,
     timeout: float,
     progress: Callable[[int], None] | None = None,
-    cancel: threading.Event | None = None,
     max_found: int | None = None,
     tally: Tally | None = None,
     budget: threading.Semaphore | None = None,
@@ -78,8 +77,6 @@ def sweep(
 
     try:
         while True:
-            if cancel is not None and cancel.is_set():
-                break
             while not exhausted and len(pending) < concurrency:
                 if budget is not None and not (
                     budget.acquire(blocking=False) if pending else budget.acquire(timeout=0.05)
