@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -172,3 +173,12 @@ def kubeconfig_for(kube: Cluster, token: str, path: Path) -> Path:
     )
     path.chmod(0o600)
     return path
+
+
+REFUSAL = re.compile(r"HTTP/1\.1 403|Forbidden|is forbidden|'code': 403")
+
+
+def refusals(log: str) -> list[str]:
+    """Lines of a log that report an HTTP 403 as httpx, Kopf or the API server word it (a bare
+    "403" also matches the milliseconds of a log timestamp)."""
+    return [line for line in log.splitlines() if REFUSAL.search(line)]

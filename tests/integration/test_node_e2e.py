@@ -37,7 +37,7 @@ from tests.node import (
     run,
     wait_playing,
 )
-from tests.support import REPO, Cluster, credentials_secret, poll
+from tests.support import REPO, Cluster, credentials_secret, poll, refusals
 
 pytestmark = pytest.mark.cluster
 CHART = REPO / "charts" / "vas"
@@ -301,7 +301,7 @@ def test_helm_upgrade_rolls_the_pods_and_the_camera_stays_ready(world: World) ->
 def test_the_operator_pod_was_never_refused_and_the_facade_reads_no_secret(world: World) -> None:
     logs = world.operator_logs + operator_logs(world)
     assert logs.strip(), "the operator pods logged nothing"
-    refused = [line for line in logs.splitlines() if "403" in line or "Forbidden" in line]
+    refused = refusals(logs)
     assert not refused, refused[:10]
     facade = f"system:serviceaccount:{NS}:{RELEASE}-facade"
     for verb in ("get", "list", "watch"):

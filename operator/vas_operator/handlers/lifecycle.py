@@ -52,6 +52,8 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.queueing.worker_limit = 200
     settings.queueing.idle_timeout = 0.5
     settings.posting.level = logging.WARNING
+    # One line per HTTP request (Janus, the API server) is noise at thousands of cameras.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def source_policy(cfg: OperatorSettings, api_host: str, liveness: str) -> SourcePolicy:
