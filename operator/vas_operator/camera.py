@@ -13,7 +13,7 @@ from typing import Any
 
 from vas_core.identity import mountpoint_id
 from vas_operator import conditions as cond
-from vas_operator.clients.janus import JanusAdmin, JanusError
+from vas_operator.clients.janus import JanusError
 from vas_operator.conditions import Observation
 from vas_operator.credentials import CredentialsError, CredentialsUnavailable
 from vas_operator.directory import GatewayDirectory
@@ -41,7 +41,6 @@ class Deps:
     read_credentials: CredentialsReader
     prober: Prober
     placement: Placement
-    janus_for: Callable[[Gateway], JanusAdmin]
     directory_for: Callable[[Gateway], GatewayDirectory]
     source_policy: SourcePolicy
     mountpoint_key: str

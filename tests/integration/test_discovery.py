@@ -20,7 +20,6 @@ from tests.support import Cluster, credentials_secret, free_port, poll
 pytestmark = pytest.mark.cluster
 NS = "discovery-tests"
 PASSWORD = f"pw-{secrets.token_hex(6)}"
-OPT_IN_TYPE = "vas.io/rtsp-credentials"
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +29,8 @@ def lab(
     kube = crds_installed
     kube.kubectl("create", "namespace", NS)
     for name, password in (("wrong-creds", "nope"), ("lab-creds", PASSWORD)):
-        # Only Secrets that opted in with this type are ever offered to a camera.
-        kube.apply({**credentials_secret(NS, name, "admin", password), "type": OPT_IN_TYPE})
+        # Opted in (type vas.io/rtsp-credentials): no other Secret is offered to a camera.
+        kube.apply(credentials_secret(NS, name, "admin", password))
     port = free_port()
     not_rtsp = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
     http = Recorder("127.0.0.4", port, lambda head: not_rtsp)

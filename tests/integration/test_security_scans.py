@@ -96,9 +96,7 @@ def plain_secret(name: str, password: str) -> dict[str, Any]:
 
 
 def typed_secret(name: str, password: str) -> dict[str, Any]:
-    doc = credentials_secret(NS, name, USER, password)
-    doc["type"] = "vas.io/rtsp-credentials"
-    return doc
+    return credentials_secret(NS, name, USER, password)  # type vas.io/rtsp-credentials
 
 
 @pytest.fixture(scope="module")

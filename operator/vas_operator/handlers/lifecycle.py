@@ -98,7 +98,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         read_credentials=credentials,
         prober=memo.prober,
         placement=StaticPlacement(gateway),
-        janus_for=lambda gw: directory.janus,
         directory_for=lambda gw: directory,
         source_policy=memo.source_policy,
         mountpoint_key=cfg.mountpoint_key.get_secret_value(),
