@@ -20,12 +20,13 @@ help: ## Show the targets
 
 ##@ The two commands
 .PHONY: demo
-demo: prereqs ## Bring VAS up locally: control plane, CRDs, Janus, cameras, operator, Redis, viewer
+demo: prereqs ## Bring VAS up locally: control plane, CRDs, two Janus gateways, cameras, operator, Redis, viewer
 	hack/demo-up.sh
 	@echo
 	@echo "VAS is up. Open http://127.0.0.1:8000/ for the web viewer. Or try:"
 	@echo "  export KUBECONFIG=$(KUBECONFIG_FILE) PATH=$(TOOLS_BIN):\$$PATH"
 	@echo "  kubectl get cam -o wide; kubectl describe cam parking"
+	@echo "  kubectl get pods -n vas-system -o wide             # the gateway pool"
 	@echo "  curl -s localhost:9090/metrics | grep ^vas_      # operator metrics"
 	@echo "Stop it with: make demo-down"
 

@@ -24,7 +24,7 @@ import httpx
 from tests.facade_process import FacadeProcess
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import live_operator
-from tests.support import CRDS, Cluster, start_cluster, stop_cluster
+from tests.support import CRDS, Cluster, pool_settings, start_cluster, stop_cluster
 
 NS = "bench"  # the operator's namespace: one live camera
 BULK = "bench-bulk"  # 10,000 cameras the operator does not watch: this measures the facade
@@ -167,7 +167,7 @@ def main() -> None:
                         cluster,
                         work / "facade.log",
                         redis.url,
-                        {GATEWAY: janus.url},
+                        **pool_settings(NS, NS),  # the gateway pod live_operator registered
                         janus_api_secret=janus.api_secret,
                         # The benchmark signs in with the cluster's static admin token, which
                         # carries no audience: accept API-server tokens here.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Stops everything hack/demo-up.sh started, by recorded PID; safe to run twice.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit
 STATE=${STATE:-.vas}
 DEMO="$STATE/demo"
 . hack/lib.sh
-for name in facade operator redis janus camera; do
+# "janus" is the single gateway of demos before the gateway pool.
+for name in facade operator redis janus-0 janus-1 janus camera; do
   [ -f "$DEMO/$name.pid" ] || continue
   stop_pidfile "$DEMO/$name.pid"
   echo "$name stopped"

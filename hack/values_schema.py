@@ -33,11 +33,21 @@ OPEN = {
 }
 EXTRA: dict[str, dict[str, Any]] = {
     "facade.auth": {"enum": ["kubernetes", "none"]},
-    "gateway.replicas": {
-        "minimum": 1,
+    "gateway.replicas": {"minimum": 1},
+    # minReplicas <= maxReplicas is checked by the template (templates/_helpers.tpl).
+    "gateway.autoscaling.minReplicas": {"minimum": 1},
+    "gateway.autoscaling.maxReplicas": {"minimum": 1},
+    # `--set` hands a decimal over as a string ("0.9"), so a numeric string is accepted too.
+    "gateway.autoscaling.targetUtilisation": {
+        "type": ["number", "string"],
+        "exclusiveMinimum": 0,
         "maximum": 1,
-        "description": "One until the gateway pool lands.",
+        "pattern": r"^(0\.[0-9]*[1-9][0-9]*|1|1\.0+)$",
     },
+    "gateway.autoscaling.scaleDownDelaySeconds": {"minimum": 0},
+    "gateway.capacity.mountpoints": {"minimum": 1},
+    "gateway.capacity.viewers": {"minimum": 1},
+    "gateway.eventLoops": {"minimum": 0},
     "facade.replicas": {"minimum": 1},
     "facade.service.type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
     # Development mode only by an explicit opt-in, and never published outside the cluster
@@ -86,6 +96,8 @@ def schema_of(value: Any, path: str) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "boolean"}
     elif isinstance(value, int):
         out = {"type": "integer"}
+    elif isinstance(value, float):
+        out = {"type": "number"}
     else:
         out = {"type": "string"}
     return {**out, **EXTRA.get(path, {})}

@@ -1,16 +1,20 @@
 """Run the real facade (``python -m vas_api``) as a subprocess against the test cluster, and
-what the facade tests share: viewer Roles, audience-bound tokens, a headless Chromium viewer."""
+what the facade tests share: viewer Roles, audience-bound tokens, a headless Chromium viewer,
+and a round-robin proxy in front of several facade replicas."""
 
 from __future__ import annotations
 
-import json
+import itertools
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -23,7 +27,8 @@ class FacadeProcess:
     cluster: Cluster
     log_path: Path
     redis_url: str
-    gateways: dict[str, str]
+    gateway_namespace: str  # where the gateway pods are (``tests.support.pool_settings``)
+    gateway_selector: str
     auth: str = "kubernetes"
     janus_api_secret: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -39,7 +44,8 @@ class FacadeProcess:
             **self.cluster.env(),
             "VAS_API_AUTH": self.auth,
             "VAS_API_REDIS_URL": self.redis_url,
-            "VAS_API_GATEWAYS": json.dumps(self.gateways),
+            "VAS_API_GATEWAY_NAMESPACE": self.gateway_namespace,
+            "VAS_API_GATEWAY_SELECTOR": self.gateway_selector,
             **(
                 {"VAS_API_JANUS_API_SECRET": self.janus_api_secret} if self.janus_api_secret else {}
             ),
@@ -126,10 +132,25 @@ def role_binding(namespace: str, sa_namespace: str, sa: str) -> list[dict[str, A
     ]
 
 
-def run_browser(facade: FacadeProcess, token: str, play: str, shot: Path) -> dict[str, Any]:
+class Served(Protocol):
+    """Anything a browser can open: a facade, or a proxy in front of several."""
+
+    @property
+    def url(self) -> str: ...
+
+
+def run_browser(
+    facade: Served,
+    token: str,
+    play: str,
+    shot: Path,
+    while_playing: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
     """Open the viewer in headless Chromium (Debian's, driven by playwright) with ``token``
     and play camera ``play`` ("namespace/name"); what the page ends up showing, and every URL
-    the page requested (``urls``)."""
+    the page requested (``urls``). Once it plays, ``while_playing(page)`` runs with the page
+    still open and its answer is ``result["while_playing"]``; the page's player events
+    (``window.vas.events``) are ``result["events"]``."""
     from playwright.sync_api import sync_playwright
 
     args = [
@@ -168,8 +189,93 @@ def run_browser(facade: FacadeProcess, token: str, play: str, shot: Path) -> dic
             if result["state"] == "playing":
                 page.wait_for_timeout(1500)
                 result["t2"] = page.evaluate("document.getElementById('video').currentTime")
+                if while_playing is not None:
+                    result["while_playing"] = while_playing(page)
+            result["events"] = page.evaluate("window.vas.events")
             page.screenshot(path=str(shot))
             result["urls"] = urls
             return result
         finally:
             browser.close()
+
+
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "content-length",
+    "content-encoding",
+    "host",
+    "accept-encoding",
+}
+
+
+class RoundRobinProxy:
+    """An HTTP reverse proxy in front of several facade replicas, as a load balancer without
+    affinity would be: each request goes to the next replica in turn. ``served`` counts, per
+    replica, the signalling requests (grants and Janus requests) it was sent."""
+
+    def __init__(self, backends: list[str]) -> None:
+        self.backends = backends
+        self.served = dict.fromkeys(backends, 0)
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else None
+                with proxy._lock:
+                    backend = proxy.backends[next(proxy._turn) % len(proxy.backends)]
+                    if "/gateway/" in self.path or self.path.endswith("/signalling"):
+                        proxy.served[backend] += 1
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                try:
+                    upstream = httpx.request(
+                        self.command,
+                        backend + self.path,
+                        headers=headers,
+                        content=body,
+                        timeout=httpx.Timeout(10, read=70),
+                    )
+                except httpx.HTTPError:
+                    self.send_error(502)
+                    return
+                try:
+                    self.send_response(upstream.status_code)
+                    for key, value in upstream.headers.multi_items():
+                        if key.lower() not in HOP_BY_HOP:
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(upstream.content)))
+                    self.end_headers()
+                    self.wfile.write(upstream.content)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the browser went away (page closed mid long-poll)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward  # noqa: N815
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> RoundRobinProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

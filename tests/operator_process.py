@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.media.fixtures import JanusGateway, stop_pid
-from tests.support import Cluster, free_port, wait_serving
+from tests.support import Cluster, free_port, gateway_pod, pool_settings, wait_serving
 
 
 @dataclass
@@ -92,15 +92,23 @@ def environment(**settings: str) -> dict[str, str]:
 
 
 def operator_for(
-    cluster: Cluster, janus: JanusGateway, namespace: str, log_path: Path, **settings: str
+    cluster: Cluster,
+    janus: JanusGateway,
+    namespace: str,
+    log_path: Path,
+    gateway: str = "gateway-test-0",
+    gateway_namespace: str | None = None,
+    **settings: str,
 ) -> OperatorProcess:
-    """An operator watching one namespace, wired to one gateway (not started yet)."""
+    """An operator watching one namespace, whose gateway pool is ``janus`` registered as the
+    pod ``gateway`` (in ``gateway_namespace``, by default the watched one), found through the
+    API server like real gateway pods. Not started yet."""
+    pool, where = namespace, gateway_namespace or namespace
+    gateway_pod(cluster, where, gateway, janus.http_port, janus.admin_port, pool)
     env = environment(
-        gateway_name=settings.pop("gateway_name", "gateway-test-0"),
-        gateway_admin_url=janus.admin_url,
         janus_admin_secret=janus.admin_secret,
         janus_streaming_admin_key=janus.admin_key,
-        **settings,
+        **{**pool_settings(where, pool), **settings},
     )
     return OperatorProcess(cluster=cluster, log_path=log_path, namespace=namespace, env_extra=env)
 
@@ -119,7 +127,7 @@ def live_operator(
         janus,
         namespace,
         log_path,
-        gateway_name=gateway,
+        gateway=gateway,
         mountpoint_key=secrets.token_hex(8),
         redis_url=redis_url,
         health_interval_seconds="2",

@@ -182,3 +182,51 @@ def refusals(log: str) -> list[str]:
     """Lines of a log that report an HTTP 403 as httpx, Kopf or the API server word it (a bare
     "403" also matches the milliseconds of a log timestamp)."""
     return [line for line in log.splitlines() if REFUSAL.search(line)]
+
+
+POOL_LABEL = "vas.io/test-pool"
+
+
+def gateway_pod(
+    cluster: Cluster, namespace: str, name: str, http_port: int, admin_port: int, pool: str
+) -> dict[str, Any]:
+    """A pod standing for a gateway whose Janus runs on this host: kwok "runs" it with
+    ``hostNetwork``, so its pod IP is 127.0.0.1 where the test's Janus listens, and its ports
+    are named as the chart names them. The operator and the facade find it only through the
+    API server (selector ``vas.io/test-pool=<pool>``), as they find real gateway pods."""
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": {POOL_LABEL: pool}},
+            "spec": {
+                "hostNetwork": True,
+                # Bound to kwok's node directly: the scheduler would refuse a second pod with
+                # the same host ports (two operators sharing one test Janus).
+                "nodeName": "kwok-node-0",
+                "tolerations": [{"operator": "Exists"}],
+                "containers": [
+                    {
+                        "name": "janus",
+                        "image": "localhost/vas-gateway:dev",
+                        "ports": [
+                            {"name": "http", "containerPort": http_port},
+                            {"name": "admin", "containerPort": admin_port},
+                        ],
+                    }
+                ],
+            },
+        }
+    )
+    pod: dict[str, Any] = poll(
+        lambda: cluster.get_json("-n", namespace, "pod", name),
+        lambda p: bool(p.get("status", {}).get("podIP")),
+        60,
+        f"gateway pod {name} running on kwok",
+    )
+    return pod
+
+
+def pool_settings(namespace: str, pool: str) -> dict[str, str]:
+    """Operator settings (VAS_*) that find the gateway pods of ``gateway_pod(..., pool)``."""
+    return {"gateway_namespace": namespace, "gateway_selector": f"{POOL_LABEL}={pool}"}

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import redis.asyncio as redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,14 +22,20 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Histogram, make_asgi_app
 from starlette.exceptions import HTTPException
 
+from vas_api import shared
 from vas_api.auth import Auth, KubernetesAuth, NoAuth
 from vas_api.cache import ResourceCache
 from vas_api.errors import ApiError, Invalid, for_status
+from vas_api.grants import GrantStore
 from vas_api.handlers import cameras, groups, health, signalling, viewer
 from vas_api.limits import RequestLimits, hide_query_strings_in_access_log
 from vas_api.live import LiveStore
+from vas_api.pool import GatewayPool
 from vas_api.relay import Relay
+from vas_api.revalidation import ServedSessions
+from vas_api.sessions import SessionStore
 from vas_api.settings import ApiSettings
+from vas_api.signalling import SignallingState
 
 log = logging.getLogger("vas_api")
 
@@ -50,6 +57,22 @@ def make_auth(settings: ApiSettings, api: Any) -> Auth:
     )
 
 
+def signalling_state(settings: ApiSettings, api: Any, client: redis.Redis) -> SignallingState:
+    """The signalling path's shared parts: grants and sessions in Redis, the gateway pool
+    from the API server, the connections to the pods, the sessions this replica served."""
+    sessions = SessionStore(client)
+    return SignallingState(
+        grants=GrantStore(
+            client, settings.signalling_grant_seconds, settings.max_grants_per_viewer
+        ),
+        sessions=sessions,
+        pool=GatewayPool(api, settings.gateway_namespace, settings.gateway_selector, client),
+        relay=Relay(settings),
+        served=ServedSessions(sessions.ttl),
+        max_sessions_per_viewer=settings.max_sessions_per_viewer,
+    )
+
+
 def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> FastAPI:
     settings = settings or ApiSettings()
     hide_query_strings_in_access_log()
@@ -61,11 +84,13 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
         api = api_client or make_client()
         app.state.cache = ResourceCache(api)
         app.state.cache.start()
-        app.state.live = LiveStore(settings.redis_url)
+        client = shared.connect(settings.redis_url)
+        app.state.live = LiveStore(client)
         app.state.auth = make_auth(settings, api)
-        app.state.relay = relay = Relay(settings)
+        app.state.signalling = state = signalling_state(settings, api, client)
+        state.pool.start()
         sweeper = asyncio.create_task(
-            relay.revalidate_forever(app.state.auth, max(1.0, settings.auth_cache_seconds)),
+            state.revalidator.forever(app.state.auth, max(1.0, settings.auth_cache_seconds)),
             name="re-check signalling sessions",
         )
         try:
@@ -75,8 +100,8 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await app.state.cache.stop()
-            await app.state.live.close()
-            await relay.close()
+            await state.close()
+            await client.aclose()
             if api_client is None:
                 await api.close()
 

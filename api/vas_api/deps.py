@@ -10,8 +10,8 @@ from vas_api.access import Access
 from vas_api.auth import Auth, Viewer
 from vas_api.cache import ResourceCache
 from vas_api.live import LiveStore
-from vas_api.relay import Relay, Signalling
 from vas_api.settings import ApiSettings
+from vas_api.signalling import Signalling, SignallingState
 
 
 def _settings(request: Request) -> ApiSettings:
@@ -34,16 +34,16 @@ def _live(request: Request) -> LiveStore:
     return live
 
 
-def _relay(request: Request) -> Relay:
-    relay: Relay = request.app.state.relay
-    return relay
+def _signalling_state(request: Request) -> SignallingState:
+    state: SignallingState = request.app.state.signalling
+    return state
 
 
 Settings = Annotated[ApiSettings, Depends(_settings)]
 AuthService = Annotated[Auth, Depends(_auth)]
 Cache = Annotated[ResourceCache, Depends(_cache)]
 Live = Annotated[LiveStore, Depends(_live)]
-RelayService = Annotated[Relay, Depends(_relay)]
+SignallingShared = Annotated[SignallingState, Depends(_signalling_state)]
 
 
 def bearer(request: Request) -> str | None:
@@ -70,8 +70,8 @@ def _access(auth: AuthService, cache: Cache) -> Access:
 CameraAccess = Annotated[Access, Depends(_access)]
 
 
-def _signalling(relay: RelayService, access: CameraAccess, settings: Settings) -> Signalling:
-    return Signalling(relay, access, settings.max_json_depth)
+def _signalling(state: SignallingShared, access: CameraAccess, settings: Settings) -> Signalling:
+    return Signalling(state, access, settings.max_json_depth)
 
 
 SignallingService = Annotated[Signalling, Depends(_signalling)]

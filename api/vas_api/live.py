@@ -54,8 +54,8 @@ def is_jpeg(data: object) -> bool:
 
 
 class LiveStore:
-    def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client  # the facade's one Redis client (``shared.connect``)
 
     async def figures(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The camera's live figures, {} when none are known, None when Redis is away."""
@@ -81,6 +81,3 @@ class LiveStore:
             return bool(await self._redis.ping())
         except (RedisError, OSError):
             return False
-
-    async def close(self) -> None:
-        await self._redis.aclose()

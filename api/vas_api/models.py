@@ -92,3 +92,8 @@ class SignallingGrant(BaseModel):
     server: str = Field(description="The Janus signalling URL for this camera (janus.js server).")
     mountpointId: int = Field(description="The mountpoint to watch.")  # noqa: N815
     expiresInSeconds: float  # noqa: N815
+    gateway: str | None = Field(
+        None,
+        description="The gateway pod a new session goes to now; null while the camera is not "
+        "mounted on a live gateway (ask again shortly).",
+    )

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vas_core.gateways import PoolSettings
 
-class ApiSettings(BaseSettings):
+
+class ApiSettings(PoolSettings, BaseSettings):
+    """Besides these, ``PoolSettings``: the gateway pods, found through the API server; each
+    camera's signalling goes to the pod the operator mounted it on."""
+
     model_config = SettingsConfigDict(env_prefix="VAS_API_", extra="ignore")
 
     auth: Literal["kubernetes", "none"] = Field(
@@ -23,12 +28,10 @@ class ApiSettings(BaseSettings):
         "(`kubectl create token NAME --audience vas`), so they are useless against the API "
         "server. An empty list accepts API-server tokens (not recommended).",
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Live figures, thumbnails.")
-    gateways: dict[str, str] = Field(
-        default_factory=lambda: {"vas-gateway-0": "http://127.0.0.1:8088/janus"},
-        description='Janus HTTP API of the gateway, JSON: {"vas-gateway-0": "http://..."}. '
-        "Exactly one until the gateway pool lands; viewers are routed to it, never to what "
-        "a Camera's status names.",
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Live figures, thumbnails, where cameras are mounted, and the signalling "
+        "handles and sessions every facade replica shares.",
     )
     janus_api_secret: SecretStr | None = Field(
         None, description="Janus api_secret, added to forwarded requests; never sent to browsers."
@@ -56,12 +59,22 @@ class ApiSettings(BaseSettings):
         description="A signalling handle expires after this long unused "
         "(janus.js long-polls every 30 s while a camera plays).",
     )
-    max_grants_per_viewer: int = Field(32, ge=1, description="Live signalling handles per viewer.")
+    max_grants_per_viewer: int = Field(
+        32, ge=1, description="Live signalling handles per viewer (counted in Redis)."
+    )
+    max_sessions_per_viewer: int = Field(
+        32, ge=1, description="Open Janus sessions per viewer, over all replicas (in Redis)."
+    )
     max_longpolls_per_viewer: int = Field(
-        8, ge=1, description="Concurrent Janus long-polls one viewer may hold open."
+        8,
+        ge=1,
+        description="Concurrent Janus long-polls one viewer may hold open (per facade replica).",
     )
     max_requests_per_viewer: int = Field(
-        8, ge=1, description="Concurrent other signalling requests one viewer may have open."
+        8,
+        ge=1,
+        description="Concurrent other signalling requests one viewer may have open "
+        "(per facade replica).",
     )
     janus_longpoll_connections: int = Field(
         512, ge=1, description="Connections to Janus for long-polls (a pool of their own)."
@@ -71,15 +84,3 @@ class ApiSettings(BaseSettings):
     )
     janus_js: str = "/usr/share/javascript/janus-gateway/janus.js"
     adapter_js: str = "/usr/share/javascript/webrtc-adapter/adapter.js"
-
-    @field_validator("gateways")
-    @classmethod
-    def _one_gateway(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) != 1:
-            raise ValueError("exactly one gateway until the gateway pool lands")
-        return value
-
-    @property
-    def gateway(self) -> tuple[str, str]:
-        """The gateway every camera is mounted on: (pod name, Janus HTTP URL)."""
-        return next(iter(self.gateways.items()))

@@ -18,7 +18,7 @@ from vas_operator.conditions import Observation
 from vas_operator.credentials import CredentialsError, CredentialsUnavailable
 from vas_operator.directory import GatewayDirectory
 from vas_operator.health import media_age_ms, media_stale, settled
-from vas_operator.metrics import PROBE_SECONDS
+from vas_operator.metrics import MOVES, PROBE_SECONDS
 from vas_operator.models import Camera
 from vas_operator.mountpoints import (
     MountpointSpec,
@@ -26,7 +26,7 @@ from vas_operator.mountpoints import (
     listed_fingerprint,
     mountpoint_secret,
 )
-from vas_operator.placement import Gateway, Placement
+from vas_operator.pool import GatewayPool, PoolUnknown
 from vas_operator.probe import Credentials, ProbeError, Prober, StreamFacts
 from vas_operator.redact import redact
 from vas_operator.sourcepolicy import SourceDenied, SourcePolicy
@@ -40,8 +40,7 @@ class Deps:
 
     read_credentials: CredentialsReader
     prober: Prober
-    placement: Placement
-    directory_for: Callable[[Gateway], GatewayDirectory]
+    pool: GatewayPool
     source_policy: SourcePolicy
     mountpoint_key: str
     streaming_admin_key: str
@@ -106,16 +105,24 @@ async def ensure_mountpoint(
 
 
 async def remove_mountpoint(camera: Camera, deps: Deps) -> bool:
-    """Destroy the camera's mountpoint if its gateway lists it (a disabled camera at restart
-    costs no Janus call of its own)."""
-    namespace, name = camera.metadata.namespace or "default", camera.metadata.name or ""
-    mp_id = mountpoint_id(namespace, name)
-    directory = deps.directory_for(deps.placement.place(namespace, name))
-    if await directory.entry(mp_id) is None:
-        return False
-    gone = await directory.janus.destroy(mp_id, mountpoint_secret(deps.mountpoint_key, mp_id))
-    directory.note(mp_id, None)
-    return gone
+    """Destroy the camera's mountpoint wherever a gateway lists it (a disabled camera at
+    restart costs no Janus call of its own: the pods' shared listings answer)."""
+    await deps.pool.ready()
+    return await deps.pool.remove(key_of(camera))
+
+
+def key_of(camera: Camera) -> tuple[str, str]:
+    return camera.metadata.namespace or "default", camera.metadata.name or ""
+
+
+def no_room(pool: GatewayPool) -> str:
+    live = pool.live()
+    if not live:
+        return "no gateway pod is ready"
+    return (
+        f"every ready gateway pod ({len(live)}) carries its maximum of "
+        f"{pool.capacity.mountpoints} cameras; waiting for the pool to grow"
+    )
 
 
 def adoptable(camera: Camera, listed: dict[str, Any] | None, fingerprint_now: str) -> bool:
@@ -165,6 +172,11 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
         if camera.status and camera.status.stream
         else None
     )
+
+    try:
+        await deps.pool.ready()
+    except PoolUnknown as error:
+        return Outcome(None, "temporary", "GatewayPoolUnknown", str(error))
 
     if not camera.spec.enabled:
         retry = "none"
@@ -231,7 +243,6 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
         else "no credentialsSecretRef: the camera is used without credentials",
     )
 
-    gateway = deps.placement.place(namespace, name)
     mp_id = mountpoint_id(namespace, name)
     spec = MountpointSpec(
         id=mp_id,
@@ -242,9 +253,10 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
         credentials=credentials,
         fingerprint=fingerprint(deps.mountpoint_key, source.url, source.transport, credentials),
     )
-    if resuming:
+    assigned = deps.pool.assignment((namespace, name))
+    if resuming and assigned is not None and assigned.open:
         try:
-            listed = await deps.directory_for(gateway).entry(mp_id)
+            listed = await deps.pool.directory(assigned).entry(mp_id)
         except JanusError:
             listed = None  # the full reconcile below reports the gateway
         if adoptable(camera, listed, spec.fingerprint):
@@ -278,8 +290,26 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
     stream_obs = Observation(cond.STREAM_REACHABLE, "True", "Probed", describe(facts))
     probed_at = cond.now()
 
+    gateway = deps.pool.place((namespace, name))
+    if gateway is None:
+        message = no_room(deps.pool)
+        status = _finish(
+            camera,
+            [
+                creds_obs,
+                stream_obs,
+                Observation(cond.MOUNTPOINT_READY, "False", "NoGateway", message),
+            ],
+            enabled=True,
+            stream=stream_status(facts, probed_at),
+            gateway=None,
+        )
+        return Outcome(status, "temporary", "NoGateway", message)
     try:
-        kept = await ensure_mountpoint(deps.directory_for(gateway), spec, deps.streaming_admin_key)
+        kept = await ensure_mountpoint(deps.pool.directory(gateway), spec, deps.streaming_admin_key)
+        if assigned is not None and assigned.name != gateway.name:
+            MOVES.inc()
+        await deps.pool.settle((namespace, name), gateway)
     except JanusError as error:
         message = redact(
             f"gateway {gateway.name}: {error}", [credentials.password] if credentials else []

@@ -63,7 +63,7 @@ class Guard:
     so the common case (a port no VAS service uses) costs one set lookup."""
 
     def __init__(self, policy: SourcePolicy, ports: Sequence[int]) -> None:
-        own = policy.own_endpoints
+        own = policy.services()
         self.policy = policy
         self.ports = {p for _, p in own} & set(ports)
         self.loopback_ports = {p for a, p in own if a.is_loopback}

@@ -28,7 +28,8 @@ def settled(since: str | None, now: datetime | None = None) -> bool:
 
 @dataclass(frozen=True)
 class Expected:
-    """A camera whose status says it is mounted (phase Ready) on this gateway."""
+    """A Ready camera the pool assigns to this gateway pod (the operator's own record, never
+    the Camera's status)."""
 
     namespace: str
     name: str

@@ -43,3 +43,27 @@ class PhaseTracker:
 GROUP_STATUS_WRITES = Counter(
     "vas_group_status_writes_total", "CameraGroup status writes (at most one per change burst)."
 )
+
+GATEWAY_PODS = Gauge(
+    "vas_gateway_pods", "Gateway pods in the pool, by state (open, draining, unready).", ["state"]
+)
+GATEWAY_MOUNTPOINTS = Gauge(
+    "vas_gateway_mountpoints", "Cameras assigned to each gateway pod.", ["pod"]
+)
+GATEWAY_VIEWERS = Gauge(
+    "vas_gateway_viewers", "Viewer sessions on each gateway pod (from the facades).", ["pod"]
+)
+MOVES = Counter(
+    "vas_camera_replacements_total", "Cameras mounted on another gateway pod than before."
+)
+RECREATIONS = Counter(
+    "vas_mountpoint_recreations_total",
+    "Cameras re-checked because their gateway lost or stopped serving them, by reason.",
+    ["reason"],
+)
+SCALE_DECISIONS = Counter(
+    "vas_gateway_scale_decisions_total",
+    "Changes the autoscaler made to the gateway pool, by reason (ScaleUp, Draining, ScaleDown, "
+    "Undrained).",
+    ["reason"],
+)

@@ -3,18 +3,41 @@ Secrets). Read when the operator starts, never at import time, so tests can vary
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vas_core.gateways import PoolSettings
 from vas_operator.sourcepolicy import DEFAULT_ALLOWED, DEFAULT_DENIED
 
 
-class OperatorSettings(BaseSettings):
+class OperatorSettings(PoolSettings, BaseSettings):
+    """Besides these, ``PoolSettings``: the gateway pods, found through the API server."""
+
     model_config = SettingsConfigDict(env_prefix="VAS_", extra="ignore")
 
-    gateway_name: str = Field("vas-gateway-0", description="Gateway name shown in status.")
-    gateway_admin_url: str = Field(
-        "http://127.0.0.1:7088/admin", description="Janus Admin API of the gateway."
+    gateway_statefulset: str = Field(
+        "", description="The gateway StatefulSet the autoscaler scales; empty: no autoscaling."
+    )
+    gateway_unready_grace_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="A gateway pod unready this long (not deleted) has its cameras moved; "
+        "before that they wait for it (a Janus restarting in its pod).",
+    )
+    gateway_min_replicas: int = Field(1, ge=1, description="Fewest gateway pods.")
+    gateway_max_replicas: int = Field(4, ge=1, description="Most gateway pods.")
+    gateway_max_mountpoints: int = Field(
+        100, ge=1, description="Cameras one gateway pod carries at most."
+    )
+    gateway_max_viewers: int = Field(300, ge=1, description="Viewers one gateway pod carries.")
+    gateway_target_utilisation: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="The autoscaler keeps pods this full, so a new pod comes before one is full.",
+    )
+    scale_down_delay_seconds: float = Field(
+        60.0, ge=0, description="How long fewer pods must suffice before one is drained."
     )
     janus_admin_secret: SecretStr = Field(description="Janus admin_secret.")
     janus_streaming_admin_key: SecretStr = Field(
@@ -29,7 +52,7 @@ class OperatorSettings(BaseSettings):
     retry_base_seconds: float = Field(2.0, gt=0, description="First retry delay.")
     retry_max_seconds: float = Field(60.0, gt=0, description="Longest retry delay.")
     health_interval_seconds: float = Field(
-        10.0, gt=0, description="How often each gateway is asked for its mountpoints."
+        10.0, gt=0, description="How often each gateway pod is asked for its mountpoints."
     )
     stall_seconds: float = Field(
         120.0,
@@ -58,6 +81,15 @@ class OperatorSettings(BaseSettings):
     discovery_max_addresses: int = Field(65536, ge=1, description="Addresses per scan, at most.")
     metrics_address: str = "0.0.0.0"  # noqa: S104  (scraped from other pods)
     metrics_port: int = Field(9090, ge=0, le=65535, description="0 turns metrics off.")
+
+    @model_validator(mode="after")
+    def _replicas_in_order(self) -> OperatorSettings:
+        if self.gateway_min_replicas > self.gateway_max_replicas:
+            raise ValueError(
+                f"VAS_GATEWAY_MIN_REPLICAS ({self.gateway_min_replicas}) is above "
+                f"VAS_GATEWAY_MAX_REPLICAS ({self.gateway_max_replicas})"
+            )
+        return self
 
     def retry_delay(self, retry: int) -> float:
         """Exponential backoff, capped: 2, 4, 8, ... up to retry_max_seconds."""

@@ -60,6 +60,19 @@ class SourcePolicy:
     denied: tuple[Network, ...] = _networks(DEFAULT_DENIED)
     # (address, port) that VAS itself serves: refused wherever they are.
     own_endpoints: frozenset[tuple[Address, int]] = field(default_factory=frozenset)
+    # The gateway pods' Janus ports at their pod IPs; pods come and go, so this one set is
+    # kept current in place by the operator's pod watch (gateways()).
+    gateway_endpoints: set[tuple[Address, int]] = field(default_factory=set, compare=False)
+
+    def services(self) -> frozenset[tuple[Address, int]]:
+        """Every (address, port) VAS itself serves right now."""
+        return self.own_endpoints | frozenset(self.gateway_endpoints)
+
+    def gateways(self, endpoints: Iterable[tuple[str, int]]) -> None:
+        """Replace the gateway endpoints with these (ip, port) pairs."""
+        fresh = {(same_host(ipaddress.ip_address(ip)), port) for ip, port in endpoints}
+        self.gateway_endpoints.clear()
+        self.gateway_endpoints.update(fresh)
 
     @classmethod
     def build(
@@ -91,7 +104,8 @@ class SourcePolicy:
             return f"{address} is in a range the operator's source policy denies"
         if not _inside(address, self.allowed):
             return f"{address} is outside the operator's allowed source ranges"
-        if port is not None and (same_host(address), port) in self.own_endpoints:
+        own = (same_host(address), port)
+        if port is not None and (own in self.own_endpoints or own in self.gateway_endpoints):
             return f"{address}:{port} is a VAS service, not a camera"
         return None
 

@@ -45,7 +45,7 @@ class CameraView:
     ready: bool
     reason: str
     phase: str
-    gateway: str | None  # the pod named in status.gateway while phase is Ready
+    enabled: bool
     ready_since: str | None
     secret: str | None  # spec.source.credentialsSecretRef.name
     triggers: tuple[str | None, str | None]  # the re-check annotations
@@ -63,7 +63,6 @@ def camera_view(obj: dict[str, Any]) -> CameraView:
     source = spec.get("source") or {}
     ready = cond.get(status.get("conditions"), cond.READY) or {}
     phase = str(status.get("phase") or "")
-    gateway = (status.get("gateway") or {}).get("pod") if phase == "Ready" else None
     annotations = meta.get("annotations") or {}
     return CameraView(
         namespace=meta.get("namespace", ""),
@@ -73,7 +72,7 @@ def camera_view(obj: dict[str, Any]) -> CameraView:
         ready=ready.get("status") == "True",
         reason=str(ready.get("reason", "Pending")),
         phase=phase,
-        gateway=str(gateway) if gateway else None,
+        enabled=spec.get("enabled", True) is not False,
         ready_since=ready.get("lastTransitionTime"),
         secret=(source.get("credentialsSecretRef") or {}).get("name"),
         triggers=(annotations.get(SECRET_REVISION), annotations.get(RECHECK)),
@@ -145,6 +144,3 @@ class Watched:
 
     def cameras_in(self, namespace: str) -> list[CameraView]:
         return [c for (ns, _), c in self.cameras.items.items() if ns == namespace]
-
-    def mounted_on(self, gateway: str) -> list[CameraView]:
-        return [c for c in self.cameras.items.values() if c.gateway == gateway]

@@ -49,7 +49,7 @@ def operator(
         janus,
         NS,
         tmp_path_factory.mktemp("operator") / "operator.log",
-        gateway_name=GATEWAY,
+        gateway=GATEWAY,
         mountpoint_key=MOUNTPOINT_KEY,
         probe_timeout_seconds="3",
         retry_max_seconds="15",

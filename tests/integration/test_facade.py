@@ -3,6 +3,8 @@ SubjectAccessReview, watch), Redis, the operator, Janus, an RTSP camera and Chro
 
 from __future__ import annotations
 
+import re
+import secrets
 import subprocess
 import sys
 import time
@@ -12,18 +14,27 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_client
 import yaml
 
-from tests.facade_process import FacadeProcess, role_binding, run_browser, viewer_token
+from tests.facade_process import (
+    FacadeProcess,
+    RoundRobinProxy,
+    role_binding,
+    run_browser,
+    viewer_token,
+)
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import OperatorProcess, live_operator
-from tests.support import REPO, Cluster
+from tests.support import REPO, Cluster, gateway_pod, poll, pool_settings
 from vas_core.identity import mountpoint_id
+from vas_core.livekeys import PLACEMENT_KEY
+from vas_operator.mountpoints import mountpoint_secret
 
 pytestmark = pytest.mark.cluster
 LIVE, OTHER, BULK = "facade-a", "facade-b", "facade-list"
 ARTIFACTS = REPO / "tests" / "artifacts"
-GATEWAY = "gw-facade-0"
+GATEWAYS = ("gw-facade-0", "gw-facade-1")
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +83,18 @@ def world(
         JanusGateway(loopback_ice=True) as janus,
         RedisServer() as redis,
     ):
+        # A pool of two gateway pods (the operator registers the first), sharing the secrets
+        # as the chart's pods do; the operator places the camera on one of them.
+        second = JanusGateway(
+            loopback_ice=True,
+            admin_secret=janus.admin_secret,
+            admin_key=janus.admin_key,
+            api_secret=janus.api_secret,
+        ).start()
         operator: OperatorProcess = live_operator(
-            kube, janus, LIVE, logs / "operator.log", GATEWAY, redis.url
+            kube, janus, LIVE, logs / "operator.log", GATEWAYS[0], redis.url
         )
+        gateway_pod(kube, LIVE, GATEWAYS[1], second.http_port, second.admin_port, LIVE)
         operator.start()
         facade: FacadeProcess | None = None
         try:
@@ -95,7 +115,7 @@ def world(
                 kube,
                 logs / "facade.log",
                 redis.url,
-                {GATEWAY: janus.url},
+                **pool_settings(LIVE, LIVE),
                 janus_api_secret=janus.api_secret,
             ).start()
             yield {
@@ -104,12 +124,15 @@ def world(
                 "tokens": tokens,
                 "redis": redis,
                 "janus": janus,
+                "gateways": {GATEWAYS[0]: janus, GATEWAYS[1]: second},
                 "operator": operator,
+                "logs": logs,
             }
         finally:
             if facade is not None:
                 facade.stop()
             operator.stop()
+            second.stop()
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -218,15 +241,26 @@ def test_camera_detail_live_figures_and_redis_outage(world: dict[str, Any]) -> N
     try:
         down = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", token)
         assert down.status_code == 200
-        assert down.json()["live"]["available"] is False
-        assert set(down.json()["live"]["figures"]) == {"viewers"}
+        assert down.json()["live"] == {"available": False, "figures": {}}
         assert facade.get("/api/v1/cameras", token).status_code == 200
         assert (
             facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby/thumbnail.jpg", token).status_code
             == 404
         )
+        # Signalling needs the shared session store and says so.
+        refused = facade.grant(token, LIVE, "lobby")
+        assert refused.status_code == 503
+        assert "Redis" in error_of(refused)["message"]
+        assert refused.headers["retry-after"]
     finally:
         redis.start()
+    # Redis came back empty: the operator writes where the camera is again within a round.
+    poll(
+        lambda: facade.grant(token, LIVE, "lobby").json().get("gateway"),
+        bool,
+        20,
+        "the camera's gateway known again after Redis restarted",
+    )
 
 
 def test_yaml_export_is_what_a_user_commits(world: dict[str, Any]) -> None:
@@ -297,7 +331,7 @@ def test_browser_plays_a_camera_through_the_facade(world: dict[str, Any]) -> Non
     assert result["state"] == "playing", result
     assert result["width"] == 640
     assert result["t2"] > result["t"]
-    listed = world["janus"].mountpoints()
+    listed = [m for janus in world["gateways"].values() for m in janus.mountpoints()]
     assert len(listed) == 1  # the viewer shares the camera's single mountpoint
 
 
@@ -311,6 +345,165 @@ def test_browser_says_access_denied_without_rbac(world: dict[str, Any]) -> None:
     )
     assert result["state"] == "forbidden"
     assert result["message"].startswith("Access denied")
+
+
+def janus_sessions(janus: JanusGateway) -> set[int]:
+    body = {
+        "janus": "list_sessions",
+        "transaction": secrets.token_hex(6),
+        "admin_secret": janus.admin_secret,
+    }
+    reply = httpx.post(janus.admin_url, json=body, timeout=10).json()
+    return {int(s) for s in reply.get("sessions", [])}
+
+
+def mounted_on(world: dict[str, Any], namespace: str, name: str) -> str:
+    """The one gateway pod whose Janus lists the camera's mountpoint."""
+    wanted = mountpoint_id(namespace, name)
+    pods = [
+        pod
+        for pod, janus in world["gateways"].items()
+        if wanted in {m["id"] for m in janus.mountpoints()}
+    ]
+    assert len(pods) == 1, pods
+    return pods[0]
+
+
+def viewers(facade: FacadeProcess, token: str) -> int:
+    live = facade.get(f"/api/v1/namespaces/{LIVE}/cameras/lobby", token).json()["live"]
+    return int(live["figures"]["viewers"])
+
+
+def test_a_session_lives_on_the_pod_its_camera_is_mounted_on(world: dict[str, Any]) -> None:
+    """A new session goes to the pod the operator mounted the camera on (found in Redis,
+    checked against the pool the API server lists); every later request on the session goes
+    to that pod, even when the camera's placement changes meanwhile."""
+    facade, token = world["facade"], world["tokens"]["viewer"]
+    home = mounted_on(world, LIVE, "lobby")
+    other = next(pod for pod in world["gateways"] if pod != home)
+    grant = facade.grant(token, LIVE, "lobby").json()
+    assert grant["gateway"] == home
+    created = facade.janus(LIVE, "lobby", "", grant["token"], {"janus": "create"})
+    session = created.json()["data"]["id"]
+    assert session in janus_sessions(world["gateways"][home])
+    assert session not in janus_sessions(world["gateways"][other])
+    store = redis_client.Redis.from_url(world["redis"].url)
+    try:
+        # The camera moves (as the operator records it when it re-places it): new sessions
+        # would go there, this one stays where it lives.
+        store.hset(PLACEMENT_KEY, str(mountpoint_id(LIVE, "lobby")), other)
+        attach = {"janus": "attach", "plugin": "janus.plugin.streaming"}
+        attached = facade.janus(LIVE, "lobby", f"/{session}", grant["token"], attach)
+        assert attached.json()["janus"] == "success", attached.text
+        destroy = {"janus": "destroy"}
+        destroyed = facade.janus(LIVE, "lobby", f"/{session}", grant["token"], destroy)
+        assert destroyed.json()["janus"] == "success", destroyed.text
+        assert session not in janus_sessions(world["gateways"][home])
+    finally:
+        store.close()
+    poll(
+        lambda: facade.grant(token, LIVE, "lobby").json().get("gateway"),
+        lambda pod: pod == home,
+        20,
+        "the operator's placement written again",
+    )
+
+
+def test_two_replicas_serve_one_viewer_alternately(world: dict[str, Any]) -> None:
+    """Two facade replicas against the same Redis and the same gateway pool, behind a proxy
+    without affinity: one viewer's signalling alternates between them and plays in Chromium,
+    and both replicas report the same viewer count."""
+    kube, facade, token = world["kube"], world["facade"], world["tokens"]["viewer"]
+    second = FacadeProcess(
+        kube,
+        world["logs"] / "facade-2.log",
+        world["redis"].url,
+        **pool_settings(LIVE, LIVE),
+        janus_api_secret=world["janus"].api_secret,
+    ).start()
+    try:
+
+        def counts(page: Any) -> dict[str, Any]:
+            seen = []
+            for _ in range(3):
+                page.wait_for_timeout(1000)
+                seen.append((viewers(facade, token), viewers(second, token)))
+            return {
+                "viewers": seen,
+                "t": page.evaluate("document.getElementById('video').currentTime"),
+            }
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        with RoundRobinProxy([facade.url, second.url]) as proxy:
+            result = run_browser(
+                proxy,
+                token,
+                f"{LIVE}/lobby",
+                ARTIFACTS / "viewer-two-replicas.png",
+                while_playing=counts,
+            )
+        assert result["state"] == "playing", result
+        assert result["width"] == 640
+        during = result["while_playing"]
+        assert during["t"] > result["t2"]  # still playing seconds later
+        assert all(one == two >= 1 for one, two in during["viewers"]), during
+        assert min(proxy.served.values()) >= 3, proxy.served
+        # The same Janus session was served by both replicas.
+        polled = re.compile(rf"GET /gateway/{LIVE}/lobby/janus/(\d+) HTTP")
+        shared = set(polled.findall(facade.log())) & set(polled.findall(second.log()))
+        assert shared, "no session was served by both replicas"
+        print(f"signalling requests per replica: {list(proxy.served.values())}")
+    finally:
+        second.stop()
+
+
+def test_the_viewer_plays_again_by_itself_when_its_mountpoint_goes(
+    world: dict[str, Any],
+) -> None:
+    """What a viewer sees when the operator drains the camera's gateway pod: the mountpoint
+    is destroyed under a playing viewer and mounted again (here by the operator's healing).
+    The page notices the stream end, takes a fresh handle and a new session where the camera
+    is now, and plays again without anyone touching it."""
+    operator = world["operator"]
+    mp = mountpoint_id(LIVE, "lobby")
+    secret = mountpoint_secret(operator.env_extra["VAS_MOUNTPOINT_KEY"], mp)
+
+    def drain(page: Any) -> dict[str, Any]:
+        janus = world["gateways"][mounted_on(world, LIVE, "lobby")]
+        since = page.evaluate("performance.now()")
+        gone = janus.admin({"request": "destroy", "id": mp, "secret": secret})
+        assert gone.get("streaming") == "destroyed", gone
+        page.wait_for_function(
+            f"window.vas.events.some(e => e[0] > {since} && e[1] === 'playing')", timeout=40000
+        )
+        page.wait_for_timeout(1500)
+        return {
+            "since": since,
+            **page.evaluate("""() => {
+            const v = document.getElementById('video');
+            return {t: v.currentTime, width: v.videoWidth, state: window.vas.state};
+        }"""),
+        }
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    result = run_browser(
+        world["facade"],
+        world["tokens"]["viewer"],
+        f"{LIVE}/lobby",
+        ARTIFACTS / "viewer-reconnected.png",
+        while_playing=drain,
+    )
+    assert result["state"] == "playing", result
+    after = result["while_playing"]
+    assert after["state"] == "playing", result
+    assert after["width"] == 640
+    later = [e for e in result["events"] if e[0] > after["since"]]
+    names = [name for _, name in later]
+    assert "retry" in names, later
+    back = next(t for t, name in later if name == "playing")
+    grants = [u for u in result["urls"] if u.endswith("/cameras/lobby/signalling")]
+    assert len(grants) >= 2  # a fresh handle for the new session
+    print(f"video gap after the mountpoint went: {back - after['since']:.0f} ms ({names})")
 
 
 def test_openapi_fuzzing_finds_no_server_errors(world: dict[str, Any]) -> None:

@@ -12,7 +12,15 @@ import pytest
 from tests.facade_process import FacadeProcess, viewer_token
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import operator_for
-from tests.support import REPO, Cluster, credentials_secret, kubeconfig_for, poll, refusals
+from tests.support import (
+    REPO,
+    Cluster,
+    credentials_secret,
+    kubeconfig_for,
+    poll,
+    pool_settings,
+    refusals,
+)
 
 pytestmark = pytest.mark.cluster
 NS = "rbac-tests"
@@ -52,6 +60,7 @@ def deployed(
             janus,
             NS,
             work / "operator.log",
+            gateway_namespace="vas-system",  # where manifests/deploy lets it see pods
             mountpoint_key=secrets.token_hex(8),
             redis_url=redis.url,
             health_interval_seconds="2",
@@ -64,7 +73,7 @@ def deployed(
             kube,
             work / "facade.log",
             redis.url,
-            {"gateway-test-0": janus.url},
+            *pool_settings("vas-system", NS).values(),
             janus_api_secret=janus.api_secret,
         )
         facade.extra_env = {

@@ -627,7 +627,8 @@ def test_the_facade_can_read_no_secret(helm: Path) -> None:
     assert not [r for r in facade if "secrets" in r["resources"] or "*" in r["resources"]]
     secret_rules = [r for r in operator if "secrets" in r["resources"]]
     assert [sorted(r["verbs"]) for r in secret_rules] == [["get", "list", "watch"]]
-    for rule in facade + operator:
+    roles = [r for d in docs if d["kind"] == "Role" for r in d["rules"]]
+    for rule in facade + operator + roles:
         assert "*" not in rule["verbs"]
         assert "*" not in rule["resources"]
     # The gateway and Redis pods carry no Kubernetes credentials at all.
@@ -643,13 +644,22 @@ def test_an_operator_confined_to_namespaces_reads_secrets_only_there(helm: Path)
     docs = render(helm, "--set", "operator.watchNamespaces={site-a,site-b}")
     cluster_rules = one(docs, "ClusterRole", f"{FULL}-operator")["rules"]
     assert not [r for r in cluster_rules if "secrets" in r["resources"]]
-    roles = [d for d in docs if d["kind"] == "Role"]
+    credentials = f"{FULL}-operator-credentials"
+    roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == credentials]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["site-a", "site-b"]
     for role in roles:
         assert role["rules"] == [
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}
         ]
-    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    # The only other Roles are the gateway pool's, in the release namespace.
+    others = {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} - {
+        "site-a",
+        "site-b",
+    }
+    assert others == {NS}
+    bindings = [
+        d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == credentials
+    ]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["site-a", "site-b"]
     for binding in bindings:
         assert binding["subjects"] == [
@@ -657,3 +667,86 @@ def test_an_operator_confined_to_namespaces_reads_secrets_only_there(helm: Path)
         ]
     args = container(docs, "Deployment", f"{FULL}-operator")["args"]
     assert args == ["--namespace", "site-a", "--namespace", "site-b"]
+
+
+def test_gateway_pool_rights_stay_in_the_release_namespace(helm: Path) -> None:
+    """An operator that may patch pods or scale workloads cluster-wide rewrites any tenant's
+    pods; a facade that may list pods everywhere maps the whole cluster."""
+    docs = render(helm)
+    for role in (d for d in docs if d["kind"] == "ClusterRole"):
+        granted = {res for rule in role["rules"] for res in rule["resources"]}
+        assert not granted & {"pods", "statefulsets", "statefulsets/scale"}, role["metadata"]
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Role"}
+    assert set(roles) == {f"{FULL}-operator-gateways", f"{FULL}-facade-gateways"}
+    assert {r["metadata"]["namespace"] for r in roles.values()} == {NS}
+    # The operator watches the gateway pods, annotates the one it drains, and scales the
+    # gateway StatefulSet (that one only) through its scale subresource; Events come from its
+    # ClusterRole. It may not rewrite the StatefulSet itself.
+    assert roles[f"{FULL}-operator-gateways"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": ["apps"],
+            "resources": ["statefulsets/scale"],
+            "resourceNames": [f"{FULL}-gateway"],
+            "verbs": ["get", "patch", "update"],
+        },
+    ]
+    # The facade only finds the gateway pods.
+    assert roles[f"{FULL}-facade-gateways"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
+    for component in ("operator", "facade"):
+        binding = one(docs, "RoleBinding", f"{FULL}-{component}-gateways")
+        assert binding["metadata"]["namespace"] == NS
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": f"{FULL}-{component}-gateways",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": f"{FULL}-{component}", "namespace": NS}
+        ]
+    # Without autoscaling the operator may not touch the StatefulSet at all; without the
+    # facade, its Role goes too.
+    fixed = render(helm, "--set", "gateway.autoscaling.enabled=false")
+    assert one(fixed, "Role", f"{FULL}-operator-gateways")["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]}
+    ]
+    without = render(helm, "--set", "facade.enabled=false")
+    assert [d["metadata"]["name"] for d in without if d["kind"] in {"Role", "RoleBinding"}] == [
+        f"{FULL}-operator-gateways",
+        f"{FULL}-operator-gateways",
+    ]
+
+
+def test_every_pool_pod_is_guarded_like_the_first(helm: Path) -> None:
+    """A gateway pod the autoscaler adds is found by the operator but left open to every pod,
+    or the pool selector takes in a pod the gateway policy does not guard."""
+    docs = render(helm)
+    pods, policies = rendered_pods(docs), policies_of(docs)
+    secrets = rendered_secrets(docs)
+    operator_env = kubelet_env(container(docs, "Deployment", f"{FULL}-operator"), secrets)
+    facade_env = kubelet_env(container(docs, "Deployment", f"{FULL}-facade"), secrets)
+    selector = operator_env["VAS_GATEWAY_SELECTOR"]
+    assert facade_env["VAS_API_GATEWAY_SELECTOR"] == selector
+    assert operator_env["VAS_GATEWAY_NAMESPACE"] == facade_env["VAS_API_GATEWAY_NAMESPACE"] == NS
+    wanted = dict(term.split("=", 1) for term in selector.split(","))
+    # The pool is this release's gateway pods: no other component's, no other release's.
+    chosen = [c for c, pod in pods.items() if wanted.items() <= pod.labels.items()]
+    assert chosen == ["gateway"]
+    other = pods["gateway"].labels | {"app.kubernetes.io/instance": "other"}
+    assert not wanted.items() <= other.items()
+    # Any pod the selector finds (whatever its ordinal, with no label beyond the selector's)
+    # is under the gateway policy: the Admin API port (named admin, as the operator finds it)
+    # from the operator only, the HTTP API port (named http) from the facade only.
+    member = Pod(f"{FULL}-gateway-7", NS, wanted, pods["gateway"].ports)
+    port = {p["name"]: p["containerPort"] for p in member.ports}
+    operator, facade = pods["operator"].as_source(), pods["facade"].as_source()
+    assert reachable(policies, member, port["admin"], operator)
+    assert reachable(policies, member, port["http"], facade)
+    assert not reachable(policies, member, port["admin"], facade)
+    assert not reachable(policies, member, port["http"], operator)
+    for source in attackers(pods):
+        for name in ("admin", "http"):
+            assert not reachable(policies, member, port[name], source), (source.name, name)

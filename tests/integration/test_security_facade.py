@@ -10,8 +10,10 @@ import json
 import re
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,14 @@ import yaml
 from tests.facade_process import FacadeProcess, role_binding, run_browser, viewer_token
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import OperatorProcess, live_operator
-from tests.support import REPO, Cluster, credentials_secret, poll
+from tests.support import (
+    REPO,
+    Cluster,
+    credentials_secret,
+    gateway_pod,
+    poll,
+    pool_settings,
+)
 from vas_core.identity import mountpoint_id
 from vas_core.livekeys import live_key, thumbnail_key
 
@@ -97,7 +106,7 @@ def world(
                 kube,
                 logs / "facade.log",
                 redis.url,
-                {GATEWAY: janus.url},
+                **pool_settings(A, A),  # the operator registered its gateway pod there
                 janus_api_secret=janus.api_secret,
             ).start()
             yield {
@@ -140,6 +149,17 @@ def janus_sessions(janus: JanusGateway) -> list[int]:
     }
     reply = httpx.post(janus.admin_url, json=body, timeout=10).json()
     return [int(s) for s in reply.get("sessions", [])]
+
+
+def redis_value(store: redis_client.Redis, key: bytes) -> Any:
+    kind = store.type(key).decode()  # type: ignore[union-attr]
+    if kind == "string":
+        return store.get(key)
+    if kind == "hash":
+        return store.hgetall(key)
+    if kind == "zset":
+        return store.zrange(key, 0, -1)
+    return kind
 
 
 def rss_kib(facade: FacadeProcess) -> int:
@@ -218,6 +238,60 @@ def test_forged_status_does_not_play_in_the_browser(world: dict[str, Any]) -> No
     )
     assert played["state"] == "playing", played
     assert played["width"] == 640
+
+
+# ---- routing to gateway pods -------------------------------------------------------------
+
+
+class Trap:
+    """An HTTP server that answers nothing useful and counts who called it."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        trap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _hit(self) -> None:
+                trap.hits.append(f"{self.command} {self.path}")
+                self.send_response(500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _hit  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_tenant_pod_dressed_as_a_gateway_gets_no_viewer(world: dict[str, Any]) -> None:
+    """A tenant runs a pod in their own namespace with the gateway pool's label and the name
+    of the real gateway pod, its Janus ports pointing at a server of theirs, hoping the
+    facade (or the operator) sends viewers' signalling or admin requests to it."""
+    kube, facade, janus = world["kube"], world["facade"], world["janus"]
+    trap, admin_trap = Trap(), Trap()
+    try:
+        gateway_pod(kube, B, GATEWAY, trap.port, admin_trap.port, A)
+        time.sleep(3)  # let both watches see it, had they been looking
+        for who, namespace, name in (("alice", A, "lobby"), ("mallory", B, "decoy")):
+            grant = facade.grant(world["tokens"][who], namespace, name).json()
+            assert grant["gateway"] == GATEWAY, grant
+            session = janus_session(facade, grant["token"], namespace, name)
+            assert session in janus_sessions(janus)  # the real gateway's session
+            facade.janus(namespace, name, f"/{session}", grant["token"], {"janus": "destroy"})
+        time.sleep(3)  # an operator round
+        assert trap.hits == admin_trap.hits == []
+    finally:
+        kube.kubectl("delete", "pod", GATEWAY, "-n", B, "--wait=false", "--ignore-not-found")
+        trap.close()
+        admin_trap.close()
 
 
 # ---- finding 4 (the facade's part) ------------------------------------------------------
@@ -667,7 +741,18 @@ def test_password_and_tokens_appear_in_no_log_and_no_answer(world: dict[str, Any
         "Janus api_secret": janus.api_secret,
     }
     secret_values |= {f"token of {sa}": token for sa, token in tokens.items()}
+    # Nor in what the facade replicas share through Redis (grants, sessions, placement).
+    store = redis_client.Redis.from_url(world["redis"].url)
+    try:
+        dump = b"".join(
+            key + b"=" + repr(redis_value(store, key)).encode() for key in store.scan_iter()
+        )
+    finally:
+        store.close()
+    assert b"vas:grant:" in dump
+    assert b"vas:session:" in dump
     for what, value in secret_values.items():
+        assert value.encode() not in dump, f"{what} in Redis"
         for source, text in logs.items():
             assert value not in text, f"{what} in the {source} log"
         if what != "signalling handle":  # handed out in answers on purpose

@@ -190,6 +190,7 @@ class JanusGateway:
                 "JANUS_STREAMING_ADMIN_KEY": self.admin_key,
                 "JANUS_API_SECRET": self.api_secret,
                 "JANUS_DEBUG_LEVEL": "3",
+                "JANUS_EVENT_LOOPS": "2",  # as the image does on a 2-core pod
             },
         )
         with self.log_path.open("ab") as log:

@@ -4,27 +4,30 @@ work, security headers, and an access log without query strings."""
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.media.fixtures import RedisServer
+from tests.support import free_port
 from vas_api.app import create_app
-from vas_api.auth import NoAuth
 from vas_api.limits import HideQueryStrings
-from vas_api.relay import Relay
 from vas_api.settings import ApiSettings
+from vas_core.kube import Kube
 
 
-@pytest.fixture
-def http() -> TestClient:
-    settings = ApiSettings(auth="none", gateways={"gw": "http://127.0.0.1:9/janus"})
-    app = create_app(settings)
-    # No lifespan: nothing is started; dev-mode auth and an empty, unsynced cache stand in.
-    app.state.auth = NoAuth()
-    app.state.cache = SimpleNamespace(cameras={}, groups={}, synced=False)
-    app.state.relay = Relay(settings)
-    return TestClient(app, raise_server_exceptions=False)
+@pytest.fixture(scope="module")
+def http() -> Iterator[TestClient]:
+    """The app with its lifespan, in development mode, against a real Redis and an API server
+    that is not there (the watches keep retrying: caches and the gateway pool never sync)."""
+    with RedisServer() as redis:
+        settings = ApiSettings(auth="none", redis_url=redis.url)
+        nowhere = Kube(f"https://127.0.0.1:{free_port()}", timeout=1)
+        with TestClient(
+            create_app(settings, api_client=nowhere), raise_server_exceptions=False
+        ) as c:
+            yield c
 
 
 def shape(response: object) -> dict[str, object]:
@@ -41,7 +44,9 @@ def test_framework_errors_use_the_facade_shape(http: TestClient) -> None:
     assert shape(http.get("/nowhere"))["reason"] == "NotFound"
     assert shape(http.put("/api/v1/cameras"))["reason"] == "MethodNotAllowed"
     assert shape(http.get("/api/v1/cameras", params={"continue": "!"}))["reason"] == "BadRequest"
-    assert shape(http.get("/readyz"))["reason"] == "ServiceUnavailable"
+    not_ready = http.get("/readyz")
+    assert shape(not_ready)["reason"] == "ServiceUnavailable"
+    assert "has not synced" in shape(not_ready)["message"]  # type: ignore[operator]
 
 
 def test_bodies_and_headers_are_limited_before_any_work(http: TestClient) -> None:
@@ -63,6 +68,9 @@ def test_signalling_needs_a_handle_not_a_bearer_token(http: TestClient) -> None:
     reply = http.post("/gateway/a/b/janus", json={"janus": "create", "token": "bearer-token"})
     assert reply.status_code == 401
     assert reply.json()["janus"] == "error"
+    missing = http.post("/gateway/a/b/janus/12", json={"janus": "keepalive", "transaction": "t"})
+    assert missing.status_code == 401
+    assert missing.json()["transaction"] == "t"
 
 
 def test_answers_carry_security_headers(http: TestClient) -> None:
@@ -85,3 +93,15 @@ def test_access_log_shows_no_query_string() -> None:
     HideQueryStrings().filter(record)
     assert "SECRET" not in record.getMessage()
     assert "/gateway/a/b/janus/1" in record.getMessage()
+
+
+def test_without_redis_signalling_says_why_and_listings_still_answer() -> None:
+    settings = ApiSettings(auth="none", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    nowhere = Kube(f"https://127.0.0.1:{free_port()}", timeout=1)
+    with TestClient(create_app(settings, api_client=nowhere), raise_server_exceptions=False) as c:
+        reply = c.post("/gateway/a/b/janus", json={"janus": "create", "token": "h" * 43})
+        assert reply.status_code == 503
+        assert reply.json()["janus"] == "error"
+        assert "Redis" in shape(reply)["message"]  # type: ignore[operator]
+        assert reply.headers["retry-after"] == "2"
+        assert c.get("/api/v1/cameras").status_code == 200

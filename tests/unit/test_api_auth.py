@@ -37,18 +37,15 @@ def test_keys_are_fixed_size_hashes() -> None:
 
 
 def test_defaults_revoke_quickly_and_want_the_vas_audience(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("VAS_API_AUTH_CACHE_SECONDS", "VAS_API_TOKEN_AUDIENCES", "VAS_API_GATEWAYS"):
+    for key in ("VAS_API_AUTH_CACHE_SECONDS", "VAS_API_TOKEN_AUDIENCES"):
         monkeypatch.delenv(key, raising=False)
     settings = ApiSettings()
     assert settings.auth_cache_seconds <= 5
     assert settings.auth_failure_cache_seconds <= 2
     assert settings.token_audiences == ["vas"]
     assert settings.max_body_bytes == 64 * 1024
-    assert settings.gateway[0] == "vas-gateway-0"
 
 
-def test_one_gateway_until_the_pool_lands() -> None:
-    with pytest.raises(ValidationError, match="exactly one gateway"):
-        ApiSettings(gateways={"a": "http://a", "b": "http://b"})
+def test_auth_failures_are_not_remembered_for_long() -> None:
     with pytest.raises(ValidationError):
         ApiSettings(auth_failure_cache_seconds=30)

@@ -157,16 +157,18 @@ def test_adoption_on_restart(
     assert camera_logic.adoptable(camera, listed, fingerprint) is adopt
 
 
-def test_camera_view_takes_no_mountpoint_from_status() -> None:
+def test_camera_view_takes_no_placement_from_status() -> None:
+    """Where a camera is mounted is the operator's own record (the pool), never status."""
     view = camera_view(
         {
             "metadata": {"name": "cam", "namespace": "ns", "generation": 1},
-            "spec": {"source": {"url": "rtsp://x/"}},
+            "spec": {"source": {"url": "rtsp://x/"}, "enabled": False},
             "status": {"phase": "Ready", "gateway": {"pod": "gw-0", "mountpointId": 42}},
         }
     )
-    assert view.gateway == "gw-0"
+    assert not hasattr(view, "gateway")
     assert not hasattr(view, "mountpoint_id")
+    assert view.enabled is False
 
 
 def test_namespace_scope_accepts_globs() -> None:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from vas_api import listing
-from vas_api.deps import CameraAccess, CurrentViewer, Live, Name, Namespace, RelayService
-from vas_api.errors import BadRequest, NotFound
+from vas_api.deps import CameraAccess, CurrentViewer, Live, Name, Namespace, SignallingShared
+from vas_api.errors import BadRequest, NotFound, Unavailable
 from vas_api.listing import Filters
 from vas_api.models import ERRORS, CameraDetail, CameraList, LiveFigures
 
@@ -60,21 +60,21 @@ async def camera_detail(
     viewer: CurrentViewer,
     access: CameraAccess,
     live: Live,
-    relay: RelayService,
+    signalling: SignallingShared,
     namespace: Namespace,
     name: Name,
 ) -> dict[str, Any]:
-    """One camera with its conditions and live figures (viewers, last-frame age)."""
+    """One camera with its conditions and live figures (viewers, last-frame age). Viewers are
+    the camera's signalling sessions over all facade replicas, counted in Redis; without
+    Redis there is no figure at all."""
     item = await access.camera(viewer, namespace, name)
     figures = await live.figures(namespace, name)
-    # Viewers are counted by this facade, which carries their signalling.
-    viewers = relay.sessions.viewers((namespace, name))
-    return {
-        **item,
-        "live": LiveFigures(
-            available=figures is not None, figures={**(figures or {}), "viewers": viewers}
-        ),
-    }
+    if figures is not None:
+        try:
+            figures["viewers"] = await signalling.sessions.viewers((namespace, name))
+        except Unavailable:
+            figures = None
+    return {**item, "live": LiveFigures(available=figures is not None, figures=figures or {})}
 
 
 @router.get(CAMERA + "/yaml", response_class=PlainTextResponse)

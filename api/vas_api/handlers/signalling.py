@@ -3,8 +3,9 @@
 ``POST .../cameras/{name}/signalling`` (Authorization header) answers a short-lived opaque
 handle bound to the viewer and the camera; janus.js puts it in Janus's ``token`` slot, so no
 bearer token ever appears in a URL. ``/gateway/{namespace}/{name}/janus...`` hands each request
-to the signalling service (``relay.Signalling``), which checks it and forwards it to the
-configured gateway with the gateway's api_secret.
+to the signalling service (``vas_api.signalling``), which checks it and forwards it to the
+gateway pod the camera is mounted on (a session's later requests: the pod it was created on),
+with the gateway's api_secret. Any facade replica can serve any of these requests.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from vas_api.deps import (
     CurrentViewer,
     Name,
     Namespace,
-    RelayService,
     SignallingService,
+    SignallingShared,
 )
+from vas_api.errors import Unavailable
 from vas_api.models import ERRORS, SignallingGrant
 from vas_core.identity import mountpoint_id
 
@@ -41,19 +43,27 @@ async def grant(
     viewer: CurrentViewer,
     token: Bearer,
     access: CameraAccess,
-    relay: RelayService,
+    signalling: SignallingShared,
     namespace: Namespace,
     name: Name,
 ) -> SignallingGrant:
-    """A handle for janus.js's token slot, valid for this viewer and this camera only."""
+    """A handle for janus.js's token slot, valid for this viewer and this camera only, on
+    every facade replica. ``gateway`` names the pod a new session would go to now (none when
+    the camera is not mounted on a live gateway yet: the viewer waits and asks again)."""
     await access.camera(viewer, namespace, name)
-    handle = relay.grants.issue(viewer, token, (namespace, name))
+    camera = (namespace, name)
+    handle = await signalling.grants.issue(viewer, token, camera)
+    try:
+        gateway: str | None = (await signalling.pool.route(camera)).name
+    except Unavailable:
+        gateway = None
     response.headers["Cache-Control"] = "no-store"  # a credential, if a short-lived one
     return SignallingGrant(
         token=handle,
         server=GATEWAY.format(namespace=namespace, name=name),
         mountpointId=mountpoint_id(namespace, name),
-        expiresInSeconds=relay.grants.ttl,
+        expiresInSeconds=signalling.grants.ttl,
+        gateway=gateway,
     )
 
 

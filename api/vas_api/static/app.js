@@ -170,22 +170,38 @@ async function signallingGrant(cam) {
   return (await api(path, 'POST')).json();
 }
 
+// Each connection attempt is one Janus session on the camera's gateway pod. Whatever ends it
+// (the stream stops or hangs up, the mountpoint disappears because the operator moved the
+// camera to another pod, the pod or the facade answers no more, the video freezes), the
+// player starts over by itself: a fresh signalling handle, a new session wherever the
+// camera is mounted now. Callbacks of an abandoned attempt are ignored.
 async function connect() {
   const p = state.player;
   if (!p) return;
   const cam = p.cam, video = $('video');
+  const gen = p.gen = (p.gen || 0) + 1;
+  const current = () => state.player === p && p.gen === gen;
   say(p.attempt ? 'Reconnecting…' : 'Connecting…');
   window.vas.state = 'connecting';
   mark('connect');
   let grant;
   try { grant = await signallingGrant(cam); } catch (e) {
+    if (!current()) return;
     if (e.code === 403) { say(`Access denied: ${e.message}`); window.vas.state = 'forbidden'; return; }
     if (e.code === 404) { say(e.message); window.vas.state = 'offline'; return; }
     if (e.code === 401) { window.vas.state = 'unauthorized'; return; }
     retry(e.message); return;
   }
-  if (state.player !== p) return;
+  if (!current()) return;
+  if (!grant.gateway) {  // not mounted on a live gateway pod yet (or being moved)
+    retry(null, 'Camera offline: not mounted on any gateway yet. Trying again');
+    window.vas.state = 'offline';
+    return;
+  }
+  mark('gateway:' + grant.gateway);
+  const again = (reason, text) => { if (current()) retry(reason, text); };
   Janus.init({ debug: false, callback: () => {
+    if (!current()) return;
     const janus = new Janus({
       server: grant.server,
       token: grant.token,
@@ -193,35 +209,54 @@ async function connect() {
       success: () => janus.attach({
         plugin: 'janus.plugin.streaming',
         success: (h) => { p.handle = h; h.send({ message: { request: 'watch', id: grant.mountpointId } }); },
-        error: (e) => fail(String(e)),
+        error: (e) => { if (current()) fail(String(e)); },
         onmessage: (msg, jsep) => {
-          if (msg.error_code === 455) {  // no such mountpoint: not mounted (any more)
-            // A restarted gateway gets its mountpoints back from the operator within one
-            // health interval: keep trying, slowly, and say what is going on meanwhile.
-            retry(null, 'Camera offline: not mounted on the gateway. Trying again');
+          if (!current()) return;
+          if (msg.error_code === 455) {  // no such mountpoint: not mounted (any more) here
+            // A restarted or drained gateway: the operator mounts the camera again (here or
+            // on another pod) within one health interval. Keep trying, slowly.
+            again(null, 'Camera offline: not mounted on the gateway. Trying again');
             window.vas.state = 'offline';
             return;
           }
           if (msg.error) { fail(msg.error, msg.error_code); return; }
+          const status = msg.result && msg.result.status;
+          if (status === 'stopped' || status === 'destroyed') {  // the mountpoint went away
+            mark('stream:' + status);
+            again('the stream ended');
+            return;
+          }
           if (jsep) {
             p.handle.createAnswer({ jsep, tracks: [{ type: 'data' }],
               success: (answer) => p.handle.send({ message: { request: 'start' }, jsep: answer }),
-              error: (e) => fail('WebRTC: ' + (e.message || e)) });
+              error: (e) => { if (current()) fail('WebRTC: ' + (e.message || e)); } });
           }
         },
         onremotetrack: (track, mid, on) => {
-          if (on && track.kind === 'video') Janus.attachMediaStream(video, new MediaStream([track]));
+          if (on && track.kind === 'video' && current()) {
+            Janus.attachMediaStream(video, new MediaStream([track]));
+          }
         },
-        iceState: (s) => { mark('ice:' + s); if (s === 'failed' || s === 'disconnected') retry(); },
-        webrtcState: (up) => { if (!up) retry(); },
-        oncleanup: () => mark('cleanup'),
+        iceState: (s) => { mark('ice:' + s); if (s === 'failed' || s === 'disconnected') again(); },
+        webrtcState: (up, why) => { mark('webrtc:' + (up ? 'up' : 'down')); if (!up) again(why); },
+        oncleanup: () => { mark('cleanup'); again('the gateway hung up'); },
       }),
-      error: (e) => fail(String(e)),
-      destroyed: () => mark('destroyed'),
+      error: (e) => { if (current()) fail(String(e)); },
+      destroyed: () => { mark('destroyed'); again('the session ended'); },
     });
     p.janus = janus;
   } });
 }
+
+// A stream that froze without any signal (a gateway pod gone without a word): nothing new
+// for STALL_MS while playing starts over too.
+const STALL_MS = 6000;
+setInterval(() => {
+  const p = state.player, v = $('video');
+  if (!p || p.timer || window.vas.state !== 'playing') return;
+  if (v.currentTime !== p.lastTime) { p.lastTime = v.currentTime; p.lastProgress = performance.now(); return; }
+  if (performance.now() - (p.lastProgress || 0) > STALL_MS) { mark('stalled'); retry('no video'); }
+}, 1000);
 
 function fail(message, code) {
   window.vas.errors.push(String(message));
@@ -241,11 +276,17 @@ function retry(reason, text) {
   const p = state.player;
   if (!p || p.timer) return;
   p.attempt += 1;
-  const delay = Math.min(1000 * 2 ** (p.attempt - 1), 10000);
+  // The first retry is quick: a stream that ended because its camera moved to another
+  // gateway pod plays again as soon as the new pod has it.
+  const delay = p.attempt === 1 ? 500 : Math.min(1000 * 2 ** (p.attempt - 2), 10000);
   const what = text || `Stream interrupted${reason ? ' (' + reason + ')' : ''}. Reconnecting`;
-  say(`${what} in ${Math.round(delay / 1000)} s…`);
+  say(`${what} in ${Math.max(1, Math.round(delay / 1000))} s…`);
   window.vas.state = 'reconnecting';
-  try { p.janus && p.janus.destroy({ notifyDestroyed: false }); } catch (e) { /* gone already */ }
+  mark('retry');
+  p.gen = (p.gen || 0) + 1;  // whatever the old session still reports is ignored from now on
+  const old = p.janus;
+  p.janus = null;
+  try { old && old.destroy({ notifyDestroyed: false }); } catch (e) { /* gone already */ }
   p.timer = setTimeout(() => { p.timer = null; connect(); }, delay);
 }
 
@@ -265,7 +306,10 @@ $('video').addEventListener('playing', () => {
   if (p && window.vas.firstFrameMs === undefined) {
     window.vas.firstFrameMs = Math.round(performance.now() - p.started);
   }
-  if (p) { p.attempt = 0; say(''); window.vas.state = 'playing'; mark('playing'); }
+  if (p) {
+    p.attempt = 0; p.lastProgress = performance.now();
+    say(''); window.vas.state = 'playing'; mark('playing');
+  }
 });
 $('p-close').addEventListener('click', () => { stop(); $('player').hidden = true; });
 $('p-full').addEventListener('click', () => $('video').closest('.stage').requestFullscreen());

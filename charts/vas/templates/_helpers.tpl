@@ -26,6 +26,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "vas.gatewayName" -}}{{ include "vas.fullname" . }}-gateway{{- end -}}
 
+{{/* The gateway pods' labels as a label selector string: exactly the StatefulSet's selector,
+so the operator and the facade find this release's gateway pods and no others. */}}
+{{- define "vas.gatewaySelector" -}}
+app.kubernetes.io/name=vas,app.kubernetes.io/instance={{ .Release.Name }},app.kubernetes.io/component=gateway
+{{- end -}}
+
 {{- define "vas.redisSecretName" -}}
 {{ .Values.redis.existingSecret | default (printf "%s-redis" (include "vas.fullname" .)) }}
 {{- end -}}
@@ -59,8 +65,14 @@ vas.redisEnv puts it first. */}}
 {{- end -}}
 
 {{/* Refuses values that would expose cameras by accident (the schema says so too; this
-holds with --skip-schema-validation). */}}
+holds with --skip-schema-validation), and an autoscaling range no pool can satisfy (which a
+JSON schema cannot express). */}}
 {{- define "vas.validate" -}}
+{{- with .Values.gateway.autoscaling -}}
+{{- if and .enabled (gt (int .minReplicas) (int .maxReplicas)) -}}
+{{- fail (printf "gateway.autoscaling.minReplicas (%v) is above gateway.autoscaling.maxReplicas (%v)." .minReplicas .maxReplicas) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.facade.enabled (eq .Values.facade.auth "none") -}}
 {{- if not .Values.facade.iUnderstandAuthNoneExposesEveryCamera -}}
 {{- fail "facade.auth=none shows every camera of every namespace to anyone who reaches the facade; it is for development only. Set facade.iUnderstandAuthNoneExposesEveryCamera=true (and keep facade.service.type=ClusterIP) if that is what you want." -}}

@@ -13,20 +13,22 @@ import httpx
 import kopf
 from prometheus_client import start_http_server
 
+from vas_core.gateways import GatewayPod, pool_store
 from vas_core.kube import api_client
 from vas_core.names import API_GROUP
+from vas_core.watch import WatchedStore
 from vas_operator import camera as camera_logic
-from vas_operator.clients.janus import JanusAdmin
 from vas_operator.clients.live import LiveWriter
 from vas_operator.credentials import read_credentials
-from vas_operator.directory import GatewayDirectory
 from vas_operator.gateway_watch import GatewayWatcher
 from vas_operator.group_sync import GroupSyncer
 from vas_operator.handlers.scans import Schedule
 from vas_operator.metrics import PhaseTracker
-from vas_operator.placement import Gateway, StaticPlacement
+from vas_operator.placement import Capacity
+from vas_operator.pool import GatewayPool
 from vas_operator.probe import Credentials, Prober
 from vas_operator.progress import Progress
+from vas_operator.scaler import PoolScaler
 from vas_operator.secret_watch import SecretWatch
 from vas_operator.settings import OperatorSettings
 from vas_operator.sourcepolicy import SourcePolicy
@@ -58,9 +60,23 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 
 def source_policy(cfg: OperatorSettings, api_host: str, liveness: str) -> SourcePolicy:
     """The operator-wide policy, with VAS's own endpoints refused wherever they are."""
-    own = [url for url in (cfg.gateway_admin_url, api_host, cfg.redis_url) if url]
+    own = [url for url in (api_host, cfg.redis_url) if url]
     ports = [p for p in (cfg.metrics_port, urlsplit(liveness).port) if p]
     return SourcePolicy.build(cfg.source_allowed_cidrs, cfg.source_denied_cidrs, own, ports)
+
+
+def track_gateways(policy: SourcePolicy, pods: WatchedStore[GatewayPod]) -> Any:
+    """A pod store listener: the gateways' Janus ports, wherever their pods are, are never a
+    camera source."""
+
+    def listener(*_: Any) -> None:
+        policy.gateways(
+            (pod.ip, port)
+            for pod in pods.items.values()
+            for port in (pod.http_port, pod.admin_port)
+        )
+
+    return listener
 
 
 def track_work(progress: Progress, loop: asyncio.AbstractEventLoop) -> Any:
@@ -87,9 +103,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.phases = PhaseTracker()
     memo.live = LiveWriter(cfg.redis_url) if cfg.redis_url else None
     memo.source_policy = source_policy(cfg, api.server, memo.liveness)
-    gateway = Gateway(cfg.gateway_name, cfg.gateway_admin_url)
-    admin_secret = cfg.janus_admin_secret.get_secret_value()
-    directory = GatewayDirectory(JanusAdmin(gateway.admin_url, admin_secret, memo.http))
+    pods = pool_store(api, cfg.gateway_namespace, cfg.gateway_selector)
+    gateways_listener = track_gateways(memo.source_policy, pods)
+    pods.listeners.append(gateways_listener)
+    memo.pool = pool = GatewayPool(
+        pods,
+        cfg.janus_admin_secret.get_secret_value(),
+        memo.http,
+        Capacity(cfg.gateway_max_mountpoints, cfg.gateway_max_viewers),
+        cfg.mountpoint_key.get_secret_value(),
+        publish=memo.live.place if memo.live is not None else None,
+        unready_grace=cfg.gateway_unready_grace_seconds,
+    )
 
     async def credentials(namespace: str, name: str) -> Credentials:
         return await read_credentials(api, namespace, name)
@@ -97,8 +122,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.deps = camera_logic.Deps(
         read_credentials=credentials,
         prober=memo.prober,
-        placement=StaticPlacement(gateway),
-        directory_for=lambda gw: directory,
+        pool=pool,
         source_policy=memo.source_policy,
         mountpoint_key=cfg.mountpoint_key.get_secret_value(),
         streaming_admin_key=cfg.janus_streaming_admin_key.get_secret_value(),
@@ -114,7 +138,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         api,
         memo.deps,
         watched,
-        gateway,
         cfg.health_interval_seconds,
         memo.live,
         cfg.probe_concurrency,
@@ -124,9 +147,22 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         "group syncer": asyncio.create_task(GroupSyncer(api, watched).run()),
         "secret watch": asyncio.create_task(SecretWatch(api, watched).run()),
         "resume tracker": asyncio.create_task(expect_resumes(watched, progress)),
+        "pool adoption": asyncio.create_task(start_pool(pool, gateways_listener)),
     }
+    if cfg.gateway_statefulset:
+        scaler = PoolScaler(api, pool, watched, cfg, memo.live, watcher.wake)
+        memo.loops["gateway autoscaler"] = asyncio.create_task(scaler.run())
     memo.gateway_watcher = watcher
+    pods.start()
     watched.start()
+
+
+async def start_pool(pool: GatewayPool, gateways_listener: Any) -> None:
+    """Once the gateway pods are listed: their ports into the source policy (the store's
+    first listing is no news to listeners), then the adoption every handler waits for."""
+    await pool.store.synced.wait()
+    gateways_listener()
+    await pool.adopt()
 
 
 async def expect_resumes(watched: Watched, progress: Progress) -> None:
@@ -144,12 +180,14 @@ async def progress_probe(memo: kopf.Memo, **_: Any) -> str:
     now = loop.time()
     cfg: OperatorSettings = memo.cfg
     unsynced = memo.watched.unsynced()
+    if not memo.pool.store.synced.is_set():
+        unsynced.append("gateway pods")
     if unsynced and now - memo.progress.started > cfg.startup_deadline_seconds:
         raise kopf.PermanentError(
             f"not synced after {cfg.startup_deadline_seconds:g} s: {', '.join(unsynced)}"
         )
     for name, task in memo.loops.items():
-        if task.done() and name != "resume tracker":
+        if task.done() and name not in ("resume tracker", "pool adoption"):
             raise kopf.PermanentError(f"the {name} stopped")
     if now - memo.gateway_watcher.last_round > cfg.health_interval_seconds * 6 + 60:
         raise kopf.PermanentError("the gateway watcher has not finished a round")
@@ -167,6 +205,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await memo.watched.stop()
+    await memo.pool.store.stop()
     if memo.live is not None:
         await memo.live.close()
     memo.prober.close()

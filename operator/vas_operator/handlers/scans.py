@@ -18,6 +18,7 @@ from vas_core.names import API_GROUP, API_VERSION, DISCOVERY_SCANS
 from vas_operator import scan_run
 from vas_operator.credentials import read_credentials
 from vas_operator.models import DiscoveryScan
+from vas_operator.pool import PoolUnknown
 
 SCANS = (API_GROUP, API_VERSION, DISCOVERY_SCANS)
 
@@ -44,6 +45,10 @@ def parse_scan(body: kopf.Body) -> DiscoveryScan:
 
 async def run_scan(memo: kopf.Memo, body: kopf.Body, retry: int = 0) -> None:
     scan = parse_scan(body)
+    try:
+        await memo.pool.ready()  # the source policy knows the gateway pods' ports by then
+    except PoolUnknown as error:
+        raise kopf.TemporaryError(str(error), delay=memo.cfg.retry_delay(retry)) from None
     meta = body["metadata"]
     uid, schedule = str(meta.get("uid", "")), memo.scans
     out = scan_run.ScanStatus(
