@@ -229,3 +229,42 @@ def ice_pair(page: Any, timeout: float = 10) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise AssertionError("the viewer has no selected ICE candidate pair")
         page.wait_for_timeout(250)
+
+
+def chart_values(**extra: Any) -> dict[str, Any]:
+    """The chart's values for this node: our images (never pulled), gateways offering their
+    pod IP to viewers, every pod on the real node (kwok's fake node exists too), the cluster's
+    ranges, and the node address as the only camera source. ``extra`` is merged on top."""
+    repo, tag = IMAGES["vas"].rsplit(":", 1)
+    gateway_repo, gateway_tag = IMAGES["gateway"].rsplit(":", 1)
+    values: dict[str, Any] = {
+        "image": {"repository": repo, "tag": tag, "pullPolicy": "Never"},
+        "gateway": {
+            "image": {"repository": gateway_repo, "tag": gateway_tag, "pullPolicy": "Never"},
+            # The pod network only: viewers are offered the pod IP (no loopback shim).
+            "iceInterfaces": "eth0",
+        },
+        "redis": {"image": IMAGES["redis"], "pullPolicy": "Never"},
+        "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
+        "cluster": {"serviceCIDR": "10.96.0.0/24", "podCIDR": POD_CIDR},
+        "operator": {"sourcePolicy": {"allowedCIDRs": [f"{NODE_IP}/32"]}},
+    }
+    return merged(values, extra)
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both else value
+    return out
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    """Running, Ready and not on its way out."""
+    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+    return (
+        pod["status"].get("phase") == "Running"
+        and conditions.get("Ready") == "True"
+        and pod["metadata"].get("deletionTimestamp") is None
+    )

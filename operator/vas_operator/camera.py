@@ -18,7 +18,7 @@ from vas_operator.conditions import Observation
 from vas_operator.credentials import CredentialsError, CredentialsUnavailable
 from vas_operator.directory import GatewayDirectory
 from vas_operator.health import media_age_ms, media_stale, settled
-from vas_operator.metrics import MOVES, PROBE_SECONDS
+from vas_operator.metrics import PROBE_SECONDS
 from vas_operator.models import Camera
 from vas_operator.mountpoints import (
     MountpointSpec,
@@ -290,42 +290,28 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
     stream_obs = Observation(cond.STREAM_REACHABLE, "True", "Probed", describe(facts))
     probed_at = cond.now()
 
-    gateway = deps.pool.place((namespace, name))
-    if gateway is None:
-        message = no_room(deps.pool)
+    def unmounted(reason: str, message: str, **extra: Any) -> Outcome:
+        """The stream plays but is not (yet) served by a gateway: retried."""
         status = _finish(
             camera,
-            [
-                creds_obs,
-                stream_obs,
-                Observation(cond.MOUNTPOINT_READY, "False", "NoGateway", message),
-            ],
+            [creds_obs, stream_obs, Observation(cond.MOUNTPOINT_READY, "False", reason, message)],
             enabled=True,
             stream=stream_status(facts, probed_at),
-            gateway=None,
+            **extra,
         )
-        return Outcome(status, "temporary", "NoGateway", message)
+        return Outcome(status, "temporary", reason, message)
+
+    gateway = deps.pool.place((namespace, name))
+    if gateway is None:
+        return unmounted("NoGateway", no_room(deps.pool), gateway=None)
     try:
         kept = await ensure_mountpoint(deps.pool.directory(gateway), spec, deps.streaming_admin_key)
-        if assigned is not None and assigned.name != gateway.name:
-            MOVES.inc()
         await deps.pool.settle((namespace, name), gateway)
     except JanusError as error:
         message = redact(
             f"gateway {gateway.name}: {error}", [credentials.password] if credentials else []
         )
-        reason = "GatewayUnavailable" if error.code is None else "MountFailed"
-        status = _finish(
-            camera,
-            [
-                creds_obs,
-                stream_obs,
-                Observation(cond.MOUNTPOINT_READY, "False", reason, message),
-            ],
-            enabled=True,
-            stream=stream_status(facts, probed_at),
-        )
-        return Outcome(status, "temporary", reason, message)
+        return unmounted("GatewayUnavailable" if error.code is None else "MountFailed", message)
     ready = cond.get(current_conditions(camera), cond.READY)
     if kept is not None and media_stale(kept) and settled((ready or {}).get("lastTransitionTime")):
         # The camera plays for us but not for the gateway: typically UDP from the camera to
@@ -334,18 +320,7 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
         message = f"mountpoint {mp_id} on gateway {gateway.name} receives no media" + (
             f" (last packet {age} ms ago)" if age is not None else ""
         )
-        status = _finish(
-            camera,
-            [
-                creds_obs,
-                stream_obs,
-                Observation(cond.MOUNTPOINT_READY, "False", "NoMedia", message),
-            ],
-            enabled=True,
-            stream=stream_status(facts, probed_at),
-            gateway={"pod": gateway.name, "mountpointId": mp_id},
-        )
-        return Outcome(status, "temporary", "NoMedia", message)
+        return unmounted("NoMedia", message, gateway={"pod": gateway.name, "mountpointId": mp_id})
     mounted = Observation(
         cond.MOUNTPOINT_READY, "True", "Mounted", f"mountpoint {mp_id} on gateway {gateway.name}"
     )

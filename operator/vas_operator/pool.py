@@ -25,7 +25,7 @@ from vas_core.identity import mountpoint_id
 from vas_core.watch import Key, WatchedStore
 from vas_operator.clients.janus import JanusAdmin, JanusError
 from vas_operator.directory import GatewayDirectory
-from vas_operator.metrics import GATEWAY_MOUNTPOINTS, GATEWAY_PODS, GATEWAY_VIEWERS
+from vas_operator.metrics import GATEWAY_MOUNTPOINTS, GATEWAY_PODS, GATEWAY_VIEWERS, MOVES
 from vas_operator.mountpoints import mountpoint_secret
 from vas_operator.placement import Capacity, PodLoad, choose
 
@@ -182,7 +182,10 @@ class GatewayPool:
             self.assigned.pop(camera, None)
             return None
         self.waiting.discard(camera)
-        if self.assigned.get(camera) != name:
+        previous = self.assigned.get(camera)
+        if previous != name:
+            if previous is not None:
+                MOVES.inc()
             self.assigned[camera] = name
             self._assigned_at[camera] = time.monotonic()
         return self.members()[name]

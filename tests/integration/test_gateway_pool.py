@@ -158,6 +158,14 @@ def test_twelve_cameras_spread_over_three_pods_within_capacity(pool: Pool) -> No
         "placements published",
     )
     assert published == {str(mountpoint_id(NS, n)): p for n, p in where.items()}
+    metric = pool.operator.metric
+    assert metric("vas_gateway_pods", state="open") == 3
+    poll(
+        lambda: {p: metric("vas_gateway_mountpoints", pod=p) for p in PODS},
+        lambda gauges: gauges == dict(per_pod),
+        10,
+        "the mountpoints gauge per pod",
+    )
 
 
 def test_a_restarted_janus_gets_all_its_mountpoints_back(pool: Pool) -> None:
@@ -183,6 +191,8 @@ def test_a_restarted_janus_gets_all_its_mountpoints_back(pool: Pool) -> None:
           f"{pool.figures['janus_restart_back_seconds']} s")  # fmt: skip
     assert all_placed(pool) == where  # stable: nothing moved
     no_duplicates(pool.listed())
+    assert pool.operator.metric("vas_mountpoint_recreations_total", reason="MountpointLost") >= 1
+    assert pool.operator.metric("vas_camera_replacements_total") == 0
 
 
 def test_a_pod_that_goes_away_has_its_cameras_mounted_elsewhere(pool: Pool) -> None:
@@ -205,6 +215,9 @@ def test_a_pod_that_goes_away_has_its_cameras_mounted_elsewhere(pool: Pool) -> N
     assert max(Counter(after.values()).values()) <= CAPACITY
     poll(lambda: consistent(pool, after), bool, 20, "each Janus lists exactly its cameras")
     no_duplicates(pool.listed())
+    assert pool.operator.metric("vas_camera_replacements_total") == len(moving)
+    poll(lambda: pool.operator.metric("vas_gateway_pods", state="open"), lambda n: n == 2, 10,
+         "two open pods counted")  # fmt: skip
 
 
 def test_no_duplicate_survives_an_operator_restart_in_the_middle_of_a_move(pool: Pool) -> None:

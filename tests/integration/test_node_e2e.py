@@ -30,9 +30,11 @@ from tests.node import (
     RealNode,
     browser_page,
     build_images,
+    chart_values,
     helm_bin,
     ice_pair,
     page_state,
+    pod_ready,
     real_node,
     run,
     wait_playing,
@@ -49,22 +51,7 @@ COMPONENTS = ("operator", "facade", "gateway", "redis")
 
 
 def values() -> dict[str, Any]:
-    repo, tag = IMAGES["vas"].rsplit(":", 1)
-    gateway_repo, gateway_tag = IMAGES["gateway"].rsplit(":", 1)
-    return {
-        "image": {"repository": repo, "tag": tag, "pullPolicy": "Never"},
-        "gateway": {
-            "image": {"repository": gateway_repo, "tag": gateway_tag, "pullPolicy": "Never"},
-            # The pod network only: viewers are offered the pod IP (no loopback shim).
-            "iceInterfaces": "eth0",
-        },
-        "redis": {"image": IMAGES["redis"], "pullPolicy": "Never"},
-        # kwok's fake node exists too; its pods run nothing.
-        "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
-        "cluster": {"serviceCIDR": "10.96.0.0/24", "podCIDR": POD_CIDR},
-        # The camera sits on the node address; nothing else may be a source.
-        "operator": {"sourcePolicy": {"allowedCIDRs": [f"{NODE_IP}/32"]}},
-    }
+    return chart_values()
 
 
 class World:
@@ -105,12 +92,7 @@ def ready(status: dict[str, Any]) -> bool:
 
 
 def all_ready(pods: list[dict[str, Any]]) -> bool:
-    return bool(pods) and all(
-        p["status"].get("phase") == "Running"
-        and p["metadata"].get("deletionTimestamp") is None
-        and all(c.get("ready") for c in p["status"].get("containerStatuses", [{}]))
-        for p in pods
-    )
+    return bool(pods) and all(map(pod_ready, pods))
 
 
 @pytest.fixture(scope="module")

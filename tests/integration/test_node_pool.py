@@ -29,16 +29,17 @@ import yaml
 
 from tests.media.fixtures import RtspCamera
 from tests.node import (
-    IMAGES,
     NODE_IP,
     NODE_NAME,
     POD_CIDR,
     RealNode,
     browser_page,
     build_images,
+    chart_values,
     helm_bin,
     ice_pair,
     page_state,
+    pod_ready,
     real_node,
     run,
     wait_playing,
@@ -56,13 +57,8 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 
 
 def values() -> dict[str, Any]:
-    repo, tag = IMAGES["vas"].rsplit(":", 1)
-    gateway_repo, gateway_tag = IMAGES["gateway"].rsplit(":", 1)
-    return {
-        "image": {"repository": repo, "tag": tag, "pullPolicy": "Never"},
-        "gateway": {
-            "image": {"repository": gateway_repo, "tag": gateway_tag, "pullPolicy": "Never"},
-            "iceInterfaces": "eth0",
+    return chart_values(
+        gateway={
             "autoscaling": {
                 "enabled": True,
                 "minReplicas": 3,
@@ -73,15 +69,9 @@ def values() -> dict[str, Any]:
             "capacity": {"mountpoints": CAPACITY, "viewers": 300},
             "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
         },
-        "operator": {
-            "healthIntervalSeconds": 2,
-            "sourcePolicy": {"allowedCIDRs": [f"{NODE_IP}/32"]},
-        },
-        "facade": {"replicas": 2},
-        "redis": {"image": IMAGES["redis"], "pullPolicy": "Never"},
-        "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
-        "cluster": {"serviceCIDR": "10.96.0.0/24", "podCIDR": POD_CIDR},
-    }
+        operator={"healthIntervalSeconds": 2},
+        facade={"replicas": 2},
+    )
 
 
 class World:
@@ -103,11 +93,7 @@ class World:
 
     def gateways(self) -> dict[str, dict[str, Any]]:
         """Ready gateway pods by name."""
-        return {
-            p["metadata"]["name"]: p
-            for p in self.pods("gateway")
-            if ready_pod(p) and p["metadata"].get("deletionTimestamp") is None
-        }
+        return {p["metadata"]["name"]: p for p in self.pods("gateway") if pod_ready(p)}
 
     def replicas(self) -> int:
         scale = self.kube.get_json("-n", NS, "statefulset", STS)
@@ -174,11 +160,6 @@ class World:
         return items
 
 
-def ready_pod(pod: dict[str, Any]) -> bool:
-    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
-    return pod["status"].get("phase") == "Running" and conditions.get("Ready") == "True"
-
-
 def ready_on(cam: dict[str, Any]) -> str | None:
     status = cam.get("status") or {}
     ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
@@ -239,7 +220,7 @@ def test_the_pool_grows_to_its_minimum_of_three_pods(world: World) -> None:
     for pod in world.gateways().values():
         assert pod["spec"]["nodeName"] == NODE_NAME
         assert pod["status"]["podIP"].startswith(POD_CIDR.rsplit(".", 1)[0] + ".")
-    poll(lambda: world.pods("facade"), lambda p: len(p) == 2 and all(map(ready_pod, p)), 120,
+    poll(lambda: world.pods("facade"), lambda p: len(p) == 2 and all(map(pod_ready, p)), 120,
          "two facade replicas Ready")  # fmt: skip
 
 
@@ -278,7 +259,7 @@ def test_a_killed_janus_gets_all_its_mountpoints_back(world: World) -> None:
 
     poll(
         restarted,
-        lambda p: p["status"]["containerStatuses"][0]["restartCount"] > restarts and ready_pod(p),
+        lambda p: p["status"]["containerStatuses"][0]["restartCount"] > restarts and pod_ready(p),
         60,
         f"{victim}'s Janus restarted by the kubelet and Ready",
     )
