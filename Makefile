@@ -127,3 +127,13 @@ bench-facade: prereqs ## Facade list latency with 10,000 cameras; viewer page lo
 .PHONY: bench-sweep
 bench-sweep: prereqs ## DiscoveryScan sweep against nmap on 127.0.0.0/24 and /16
 	$(PY) -m bench.sweep
+
+.PHONY: bench-wall
+bench-wall: prereqs ## A 16-tile live wall in Chromium: CPU and network per tile, sub-streams vs main streams
+	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.wall
+
+.PHONY: bench-viewers
+VIEWERS ?= 500
+bench-viewers: prereqs ## WebRTC viewers of one camera via the facade, ramped to N: Janus CPU, loss, autoscaler (VIEWERS=500)
+	$(PY) -c 'import aiortc' 2>/dev/null || $(VENV)/bin/pip install -q -e '.[bench]'
+	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.viewers --viewers $(VIEWERS)

@@ -21,6 +21,20 @@ import httpx
 from tests.media.fixtures import stop_pid
 from tests.support import Cluster, free_port, wait_serving
 
+# Headless Chromium for a viewer on this machine: Janus at 127.0.0.1 (with the loopback ICE
+# shim) is reachable only with loopback candidates allowed.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+
 
 @dataclass
 class FacadeProcess:
@@ -153,19 +167,8 @@ def run_browser(
     (``window.vas.events``) are ``result["events"]``."""
     from playwright.sync_api import sync_playwright
 
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--allow-loopback-in-peer-connection",
-        "--autoplay-policy=no-user-gesture-required",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-    ]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=args)
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         try:
             # bypass_csp: playwright's own wait_for_function evaluates strings, which the
             # viewer's Content-Security-Policy (rightly) forbids.

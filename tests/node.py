@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.facade_process import CHROMIUM_ARGS
 from tests.support import REPO, Cluster, control_plane_bin, free_port
 
 NODE_NAME = "vas-node"
@@ -144,16 +145,8 @@ def helm_bin() -> Path:
     return Path(out.strip().splitlines()[-1])
 
 
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
+# No --allow-loopback-in-peer-connection: gateway pods offer their pod IP, never loopback.
+BROWSER_ARGS = [a for a in CHROMIUM_ARGS if a != "--allow-loopback-in-peer-connection"]
 
 STATE_JS = """() => {
     const v = document.getElementById('video');

@@ -27,8 +27,8 @@ from vas_api.auth import Auth, KubernetesAuth, NoAuth
 from vas_api.cache import ResourceCache
 from vas_api.errors import ApiError, Invalid, for_status
 from vas_api.grants import GrantStore
-from vas_api.handlers import cameras, groups, health, signalling, viewer
-from vas_api.limits import RequestLimits, hide_query_strings_in_access_log
+from vas_api.handlers import actions, cameras, groups, health, signalling, transfer, viewer
+from vas_api.limits import hide_query_strings_in_access_log
 from vas_api.live import LiveStore
 from vas_api.pool import GatewayPool
 from vas_api.relay import Relay
@@ -36,6 +36,7 @@ from vas_api.revalidation import ServedSessions
 from vas_api.sessions import SessionStore
 from vas_api.settings import ApiSettings
 from vas_api.signalling import SignallingState
+from vas_api.writes import BodyLimits, Writes, WriteSettings
 
 log = logging.getLogger("vas_api")
 
@@ -75,6 +76,7 @@ def signalling_state(settings: ApiSettings, api: Any, client: redis.Redis) -> Si
 
 def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> FastAPI:
     settings = settings or ApiSettings()
+    writes = WriteSettings()
     hide_query_strings_in_access_log()
 
     @contextlib.asynccontextmanager
@@ -87,6 +89,9 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
         client = shared.connect(settings.redis_url)
         app.state.live = LiveStore(client)
         app.state.auth = make_auth(settings, api)
+        app.state.writes = Writes(
+            api, app.state.auth, app.state.cache, writes, dev=settings.auth == "none"
+        )
         app.state.signalling = state = signalling_state(settings, api, client)
         state.pool.start()
         sweeper = asyncio.create_task(
@@ -112,7 +117,7 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for module in (health, cameras, groups, signalling, viewer):
+    for module in (health, cameras, groups, signalling, viewer, actions, transfer):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=viewer.STATIC), name="static")
     registry = CollectorRegistry()
@@ -120,7 +125,10 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
     _add_error_handlers(app)
     app.add_middleware(Timing, registry=registry)
     app.add_middleware(
-        RequestLimits, max_body=settings.max_body_bytes, max_header=settings.max_header_bytes
+        BodyLimits,
+        max_body=settings.max_body_bytes,
+        max_header=settings.max_header_bytes,
+        import_body=writes.max_import_bytes,
     )
     return app
 

@@ -3,14 +3,16 @@
 The browser speaks Janus's HTTP protocol to /gateway/{namespace}/{camera}/janus. Every request
 is type-checked and rebuilt from the fields a viewer's request may carry (nothing else reaches
 Janus): sessions (``create`` without a client-chosen id), the streaming plugin, and
-watch/start/pause/stop of that one camera's mountpoint, whose id is derived from the camera's
-identity (``vas_core.identity.mountpoint_id``), never read from its status.
+watch/start/pause/stop of that one camera's mountpoints (its main stream and, when it has one,
+its sub-stream), whose ids are derived from the camera's identity
+(``vas_core.identity.mountpoint_id``/``substream_id``), never read from its status.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 from vas_api.errors import BadRequest, Forbidden
@@ -69,9 +71,10 @@ def _jsep(value: Any) -> dict[str, Any]:
     return out
 
 
-def sanitize(body: Any, level: str, mountpoint_id: int) -> dict[str, Any]:
+def sanitize(body: Any, level: str, watchable: Collection[int]) -> dict[str, Any]:
     """The request to forward for ``body`` at this path level ("root", "session" or
-    "handle"): BadRequest for wrong JSON types, Forbidden for what a viewer may not do."""
+    "handle"): BadRequest for wrong JSON types, Forbidden for what a viewer may not do.
+    ``watchable`` holds the only mountpoint ids a ``watch`` may name: this camera's."""
     body = _obj(body, "body")
     verb = _str(body, "janus", 32, required=True)
     out: dict[str, Any] = {"janus": verb}
@@ -108,8 +111,8 @@ def sanitize(body: Any, level: str, mountpoint_id: int) -> dict[str, Any]:
             wanted = message.get("id")
             if not isinstance(wanted, int) or isinstance(wanted, bool):
                 raise BadRequest("'id' must be an integer")
-            if wanted != mountpoint_id:
-                raise Forbidden("a viewer may only watch the mountpoint of this camera")
+            if wanted not in watchable:
+                raise Forbidden("a viewer may only watch the mountpoints of this camera")
             out["body"]["id"] = wanted
         if "jsep" in body:
             out["jsep"] = _jsep(body["jsep"])

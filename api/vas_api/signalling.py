@@ -33,8 +33,9 @@ from vas_api.pool import GatewayPool
 from vas_api.relay import Relay
 from vas_api.revalidation import Revalidator, ServedSessions
 from vas_api.sessions import SessionRecord, SessionStore
+from vas_api.summaries import has_substream
 from vas_core.gateways import GatewayPod
-from vas_core.identity import mountpoint_id
+from vas_core.identity import mountpoint_id, substream_id
 
 log = logging.getLogger("vas_api.signalling")
 NO_SUCH_SESSION = 458  # Janus's error code for a session it does not know
@@ -68,6 +69,16 @@ def _janus_error(reply: Any) -> int | None:
     return None
 
 
+def watchable(camera: Camera, item: dict[str, Any]) -> frozenset[int]:
+    """The mountpoints a viewer of ``camera`` may watch: its main stream and, when its spec
+    (``item``, the cache's summary) names one, its sub-stream. Both ids are derived from the
+    camera's namespace and name, never read from its status."""
+    ids = {mountpoint_id(*camera)}
+    if has_substream(item.get("spec")):
+        ids.add(substream_id(*camera))
+    return frozenset(ids)
+
+
 class Signalling:
     """One request on a camera's signalling path (built per request with the viewer's access)."""
 
@@ -76,13 +87,14 @@ class Signalling:
         self.access = access
         self.max_json_depth = max_json_depth
 
-    async def authorise(self, handle: Any, camera: Camera) -> tuple[Grant, Viewer]:
+    async def authorise(self, handle: Any, camera: Camera) -> tuple[Grant, Viewer, frozenset[int]]:
+        """The handle's grant, its viewer (still allowed) and the mountpoints they may watch."""
         grant = await self.state.grants.use(handle, camera)
         viewer = await self.access.auth.authenticate(grant.token)
         if viewer.key != grant.owner:
             raise Forbidden("the signalling handle belongs to someone else")
-        await self.access.camera(viewer, *camera)
-        return grant, viewer
+        item = await self.access.camera(viewer, *camera)
+        return grant, viewer, watchable(camera, item)
 
     async def _session(self, session: int, grant: Grant) -> tuple[SessionRecord, GatewayPod]:
         """The session's record and its pod; 404 when the pod left the pool (the session went
@@ -112,13 +124,13 @@ class Signalling:
             body = proxy.parse_body(await read(), self.max_json_depth)
             if isinstance(body.get("transaction"), str):
                 transaction = body["transaction"][:64]
-            grant, viewer = await self.authorise(body.get("token"), camera)
+            grant, viewer, ids = await self.authorise(body.get("token"), camera)
             if session is None:
-                forward = proxy.sanitize(body, "root", mountpoint_id(*camera))
+                forward = proxy.sanitize(body, "root", ids)
                 return await self._create(grant, viewer, camera, forward)
             record, pod = await self._session(session, grant)
             level = "session" if handle is None else "handle"
-            forward = proxy.sanitize(body, level, mountpoint_id(*camera))
+            forward = proxy.sanitize(body, level, ids)
             try:
                 reply = await state.relay.post(pod, viewer, session, handle, forward)
             finally:
@@ -158,7 +170,7 @@ class Signalling:
 
     async def poll(self, handle: Any, camera: Camera, session: int, maxev: int | None) -> Any:
         try:
-            grant, viewer = await self.authorise(handle, camera)
+            grant, viewer, _ = await self.authorise(handle, camera)
             record, pod = await self._session(session, grant)
             reply = await self.state.relay.poll(pod, viewer, session, maxev)
             if _janus_error(reply) == NO_SUCH_SESSION:

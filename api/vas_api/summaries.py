@@ -15,6 +15,18 @@ def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return {}
 
 
+def has_substream(spec: Any) -> bool:
+    """Whether a Camera's spec names a second, lower-resolution source (``spec.substream.url``),
+    which the operator mounts under ``vas_core.identity.substream_id``. Read from the spec, like
+    everything signalling trusts; whether it plays yet is the status's business."""
+    substream = spec.get("substream") if isinstance(spec, dict) else None
+    return isinstance(substream, dict) and isinstance(substream.get("url"), str)
+
+
+def _dict(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) and value else None
+
+
 def summarize_camera(obj: dict[str, Any]) -> dict[str, Any]:
     meta, spec = obj["metadata"], obj.get("spec") or {}
     status = obj.get("status") or {}
@@ -44,6 +56,9 @@ def summarize_camera(obj: dict[str, Any]) -> dict[str, Any]:
         "message": ready.get("message"),
         "conditions": status.get("conditions") or [],
         "stream": stream or None,
+        # The wall plays the sub-stream when there is one; both resolutions are for people.
+        "hasSubstream": has_substream(spec),
+        "substream": _dict(status.get("substream")),
         # Shown to people only: routing and authorisation never read the status (a tenant
         # who may write cameras/status could point it anywhere).
         "gateway": gateway.get("pod") if isinstance(gateway.get("pod"), str) else None,

@@ -11,3 +11,11 @@ def mountpoint_id(namespace: str, name: str) -> int:
     """A stable id below 2**48: unique per camera, safe as a JavaScript number in the viewer."""
     digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
     return int.from_bytes(digest[:6], "big") or 1
+
+
+def substream_id(namespace: str, name: str) -> int:
+    """The id of a camera's sub-stream mountpoint (its second, lower-resolution source).
+
+    Derived like the main id from the camera's name plus "/sub"; "/" cannot appear in a
+    Kubernetes name, so no camera's main id can ever equal another camera's sub id."""
+    return mountpoint_id(namespace, name + "/sub")

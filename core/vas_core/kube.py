@@ -16,7 +16,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,9 @@ import yaml
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # server-side apply; JSON is YAML
+# Extra request headers, as pairs so a name may repeat (``Impersonate-Group``).
+Headers = Sequence[tuple[str, str | bytes]]
 
 
 class KubeError(Exception):
@@ -71,12 +74,20 @@ class Kube:
         params: dict[str, Any] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        headers: Headers | None = None,
     ) -> dict[str, Any]:
-        headers = {**self._headers(), "Accept": "application/json"}
+        """``headers`` are sent besides the client's own (e.g. impersonation); they may not
+        replace Authorization, Accept or Content-Type."""
+        own = {**self._headers(), "Accept": "application/json"}
         content = None
         if body is not None:
-            headers["Content-Type"] = content_type
+            own["Content-Type"] = content_type
             content = json.dumps(body).encode()
+        pairs: list[tuple[str, str | bytes]] = list(own.items())
+        if headers:
+            mine = {k.lower() for k in own} | {"authorization", "accept", "content-type"}
+            pairs += [(k, v) for k, v in headers if k.lower() not in mine]
+        sent = [(k.encode(), v if isinstance(v, bytes) else v.encode()) for k, v in pairs]
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             answer = await self._http.request(
@@ -84,7 +95,7 @@ class Kube:
                 path,
                 params=clean,
                 content=content,
-                headers=headers,
+                headers=sent,
                 timeout=self._timeout,
             )
         except httpx.HTTPError as error:
@@ -94,11 +105,17 @@ class Kube:
     async def get(self, path: str, **params: Any) -> dict[str, Any]:
         return await self.request("GET", path, params=params)
 
-    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", path, body=body)
+    async def create(
+        self, path: str, body: dict[str, Any], *, headers: Headers | None = None
+    ) -> dict[str, Any]:
+        return await self.request("POST", path, body=body, headers=headers)
 
-    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+    async def merge_patch(
+        self, path: str, body: dict[str, Any], *, headers: Headers | None = None
+    ) -> dict[str, Any]:
+        return await self.request(
+            "PATCH", path, body=body, content_type=MERGE_PATCH, headers=headers
+        )
 
     async def watch(self, path: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
         """Watch events (``{"type", "object"}``) until the server ends the stream."""

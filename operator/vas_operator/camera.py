@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vas_core.identity import mountpoint_id
+from vas_core.gateways import GatewayPod
+from vas_core.identity import mountpoint_id, substream_id
 from vas_operator import conditions as cond
 from vas_operator.clients.janus import JanusError
 from vas_operator.conditions import Observation
@@ -21,6 +22,8 @@ from vas_operator.health import media_age_ms, media_stale, settled
 from vas_operator.metrics import PROBE_SECONDS
 from vas_operator.models import Camera
 from vas_operator.mountpoints import (
+    MAIN,
+    SUB,
     MountpointSpec,
     fingerprint,
     listed_fingerprint,
@@ -61,6 +64,28 @@ async def resolve_credentials(camera: Camera, deps: Deps) -> Credentials | None:
     if ref is None:
         return None
     return await deps.read_credentials(camera.metadata.namespace or "default", ref.name)
+
+
+def mountpoint_spec(
+    deps: Deps,
+    camera: tuple[str, str],
+    url: str,
+    transport: str,
+    credentials: Credentials | None,
+    stream: str = MAIN,
+) -> MountpointSpec:
+    """The mountpoint of one of the camera's streams, under the id derived from its name."""
+    mp_id = substream_id(*camera) if stream == SUB else mountpoint_id(*camera)
+    return MountpointSpec(
+        id=mp_id,
+        secret=mountpoint_secret(deps.mountpoint_key, mp_id),
+        namespace=camera[0],
+        camera=camera[1],
+        url=url,
+        credentials=credentials,
+        fingerprint=fingerprint(deps.mountpoint_key, url, transport, credentials),
+        stream=stream,
+    )
 
 
 def stream_status(facts: StreamFacts, probed_at: str) -> dict[str, Any]:
@@ -138,6 +163,19 @@ def adoptable(camera: Camera, listed: dict[str, Any] | None, fingerprint_now: st
     return listed_fingerprint(listed) == fingerprint_now and not media_stale(listed)
 
 
+def substream_adoptable(
+    camera: Camera, listed: dict[str, Any] | None, fingerprint_now: str | None
+) -> bool:
+    """The same for the sub-stream: declared, reported mounted, and found intact; or not
+    declared and not mounted."""
+    if camera.spec.substream is None or fingerprint_now is None:
+        return listed is None and fingerprint_now is None
+    sub_ready = cond.get(current_conditions(camera), cond.SUBSTREAM_READY) or {}
+    if sub_ready.get("status") != "True" or listed is None:
+        return False
+    return listed_fingerprint(listed) == fingerprint_now and not media_stale(listed)
+
+
 def current_conditions(camera: Camera) -> list[dict[str, Any]]:
     """The conditions as stored, in wire form."""
     if camera.status is None:
@@ -148,18 +186,125 @@ def current_conditions(camera: Camera) -> list[dict[str, Any]]:
     ]
 
 
+SUB_WAITING = Observation(
+    cond.SUBSTREAM_READY,
+    "Unknown",
+    "WaitingForMainStream",
+    "the sub-stream is checked once the main stream is mounted",
+)
+
+
 def _finish(
-    camera: Camera, observed: list[Observation], enabled: bool, **extra: Any
+    camera: Camera,
+    observed: list[Observation],
+    enabled: bool,
+    sub_condition: Observation | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """The whole status. SubstreamReady is reported beside Ready, never folded into it (nor
+    into the phase): a broken sub-stream leaves the main stream serving. Without a declared
+    sub-stream there is no SubstreamReady condition and no status.substream."""
     observed = [*observed, cond.camera_ready(observed)]
+    phase = cond.camera_phase(enabled, observed)
     current = current_conditions(camera)
+    if camera.spec.substream is not None:
+        observed.append(sub_condition or SUB_WAITING)
+    else:
+        current = [c for c in current if c.get("type") != cond.SUBSTREAM_READY]
+        extra["substream"] = None  # a merge patch's null: removes what an old spec left
     status: dict[str, Any] = {
         "observedGeneration": camera.metadata.generation,
-        "phase": cond.camera_phase(enabled, observed),
+        "phase": phase,
         "conditions": cond.merge(current, observed, camera.metadata.generation),
     }
+    status.setdefault("substream", previous_substream(camera))
     status.update(extra)
     return status
+
+
+def previous_substream(camera: Camera) -> dict[str, Any] | None:
+    if camera.status is None or camera.status.substream is None:
+        return None
+    return camera.status.substream.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+@dataclass
+class SubstreamResult:
+    """What reconciling the sub-stream concluded, on the pod the main stream is mounted on."""
+
+    observation: Observation
+    stream: dict[str, Any] | None  # status.substream
+    mounted: bool  # its mountpoint is on the pod (keep it there)
+    retry: bool = False  # a failure that may heal by itself
+
+
+async def substream_credentials(
+    camera: Camera, deps: Deps, main: Credentials | None
+) -> Credentials | None:
+    """The sub-stream's own Secret if it names one, else the main source's credentials.
+    Raises CredentialsError / CredentialsUnavailable like ``resolve_credentials``."""
+    sub = camera.spec.substream
+    if sub is None or sub.credentials_secret_ref is None:
+        return main
+    return await deps.read_credentials(key_of(camera)[0], sub.credentials_secret_ref.name)
+
+
+async def reconcile_substream(
+    camera: Camera, deps: Deps, gateway: GatewayPod, main_credentials: Credentials | None
+) -> SubstreamResult:
+    """Check, probe and mount the sub-stream beside the main one. Never raises for the
+    sub-stream's own failures: they become SubstreamReady=False, the main stream stays."""
+    sub = camera.spec.substream
+    assert sub is not None
+    stream = previous_substream(camera)  # replaced by this probe's facts once it plays
+
+    def failed(reason: str, message: str, retry: bool) -> SubstreamResult:
+        observation = Observation(cond.SUBSTREAM_READY, "False", reason, message)
+        return SubstreamResult(observation, stream, mounted=False, retry=retry)
+
+    try:
+        await deps.source_policy.check_url(sub.url)
+    except SourceDenied as denied:
+        return failed(denied.reason, denied.message, retry=False)
+    try:
+        credentials = await substream_credentials(camera, deps, main_credentials)
+    except CredentialsUnavailable as error:
+        return failed("SecretUnavailable", str(error), retry=True)
+    except CredentialsError as error:
+        return failed(error.reason, error.message, retry=False)
+    secrets = [credentials.password] if credentials else []
+    transport = sub.transport or camera.spec.source.transport
+    started = time.monotonic()
+    try:
+        facts = await deps.prober.probe(sub.url, transport, credentials)
+    except ProbeError as failure:
+        PROBE_SECONDS.labels(failure.reason).observe(time.monotonic() - started)
+        return failed(failure.reason, redact(failure.message, secrets), failure.retryable)
+    PROBE_SECONDS.labels("Probed").observe(facts.latency_ms / 1000)
+    stream = stream_status(facts, cond.now())
+    spec = mountpoint_spec(deps, key_of(camera), sub.url, transport, credentials, SUB)
+    try:
+        kept = await ensure_mountpoint(deps.pool.directory(gateway), spec, deps.streaming_admin_key)
+    except JanusError as error:
+        message = redact(f"sub-stream on gateway {gateway.name}: {error}", secrets)
+        reason = "GatewayUnavailable" if error.code is None else "MountFailed"
+        return failed(reason, message, retry=True)
+    ready = cond.get(current_conditions(camera), cond.SUBSTREAM_READY)
+    if kept is not None and media_stale(kept) and settled((ready or {}).get("lastTransitionTime")):
+        age = media_age_ms(kept)
+        message = f"mountpoint {spec.id} on gateway {gateway.name} receives no media" + (
+            f" (last packet {age} ms ago)" if age is not None else ""
+        )
+        result = failed("NoMedia", message, retry=True)
+        result.mounted = True  # Janus keeps reconnecting it; the next reconcile looks again
+        return result
+    mounted = Observation(
+        cond.SUBSTREAM_READY,
+        "True",
+        "Mounted",
+        f"{describe(facts)}, mountpoint {spec.id} on gateway {gateway.name}",
+    )
+    return SubstreamResult(mounted, stream, mounted=True)
 
 
 async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outcome:
@@ -193,6 +338,7 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
                 Observation(cond.MOUNTPOINT_READY, "False", "Disabled", off),
             ],
             enabled=False,
+            sub_condition=Observation(cond.SUBSTREAM_READY, "False", "Disabled", off),
             stream=previous_stream,
             gateway=None,
         )
@@ -244,23 +390,15 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
     )
 
     mp_id = mountpoint_id(namespace, name)
-    spec = MountpointSpec(
-        id=mp_id,
-        secret=mountpoint_secret(deps.mountpoint_key, mp_id),
-        namespace=namespace,
-        camera=name,
-        url=source.url,
-        credentials=credentials,
-        fingerprint=fingerprint(deps.mountpoint_key, source.url, source.transport, credentials),
-    )
+    spec = mountpoint_spec(deps, (namespace, name), source.url, source.transport, credentials)
     assigned = deps.pool.assignment((namespace, name))
-    if resuming and assigned is not None and assigned.open:
-        try:
-            listed = await deps.pool.directory(assigned).entry(mp_id)
-        except JanusError:
-            listed = None  # the full reconcile below reports the gateway
-        if adoptable(camera, listed, spec.fingerprint):
-            return Outcome(None)
+    if (
+        resuming
+        and assigned is not None
+        and assigned.open
+        and await adopt_intact(camera, deps, assigned, spec, credentials)
+    ):
+        return Outcome(None)
 
     started = time.monotonic()
     try:
@@ -306,12 +444,30 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
         return unmounted("NoGateway", no_room(deps.pool), gateway=None)
     try:
         kept = await ensure_mountpoint(deps.pool.directory(gateway), spec, deps.streaming_admin_key)
-        await deps.pool.settle((namespace, name), gateway)
     except JanusError as error:
         message = redact(
             f"gateway {gateway.name}: {error}", [credentials.password] if credentials else []
         )
         return unmounted("GatewayUnavailable" if error.code is None else "MountFailed", message)
+    # The sub-stream after the main one, on the same pod; its failures are its own.
+    sub = (
+        await reconcile_substream(camera, deps, gateway, credentials)
+        if camera.spec.substream is not None
+        else None
+    )
+    try:
+        await deps.pool.settle((namespace, name), gateway, substream=bool(sub and sub.mounted))
+    except JanusError as error:
+        message = redact(
+            f"gateway {gateway.name}: {error}", [credentials.password] if credentials else []
+        )
+        return unmounted("GatewayUnavailable" if error.code is None else "MountFailed", message)
+    placement: dict[str, Any] = {"pod": gateway.name, "mountpointId": mp_id}
+    if sub is not None and sub.mounted:
+        placement["substreamMountpointId"] = substream_id(namespace, name)
+    sub_extra: dict[str, Any] = {}
+    if sub is not None:
+        sub_extra = {"sub_condition": sub.observation, "substream": sub.stream}
     ready = cond.get(current_conditions(camera), cond.READY)
     if kept is not None and media_stale(kept) and settled((ready or {}).get("lastTransitionTime")):
         # The camera plays for us but not for the gateway: typically UDP from the camera to
@@ -320,7 +476,7 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
         message = f"mountpoint {mp_id} on gateway {gateway.name} receives no media" + (
             f" (last packet {age} ms ago)" if age is not None else ""
         )
-        return unmounted("NoMedia", message, gateway={"pod": gateway.name, "mountpointId": mp_id})
+        return unmounted("NoMedia", message, gateway=placement, **sub_extra)
     mounted = Observation(
         cond.MOUNTPOINT_READY, "True", "Mounted", f"mountpoint {mp_id} on gateway {gateway.name}"
     )
@@ -329,9 +485,43 @@ async def reconcile(camera: Camera, deps: Deps, resuming: bool = False) -> Outco
         [creds_obs, stream_obs, mounted],
         enabled=True,
         stream=stream_status(facts, probed_at),
-        gateway={"pod": gateway.name, "mountpointId": mp_id},
+        gateway=placement,
+        **sub_extra,
     )
+    if sub is not None and sub.observation.status != "True":
+        o = sub.observation
+        return Outcome(status, "temporary" if sub.retry else "none", o.reason, o.message)
     return Outcome(status)
+
+
+async def adopt_intact(
+    camera: Camera,
+    deps: Deps,
+    pod: GatewayPod,
+    spec: MountpointSpec,
+    credentials: Credentials | None,
+) -> bool:
+    """On resume: whether the pod the pool assigns the camera to still carries both of its
+    streams, built from this very configuration (then nothing needs doing)."""
+    directory = deps.pool.directory(pod)
+    namespace, name = key_of(camera)
+    sub_fingerprint: str | None = None
+    if camera.spec.substream is not None:
+        sub = camera.spec.substream
+        try:
+            sub_credentials = await substream_credentials(camera, deps, credentials)
+        except (CredentialsError, CredentialsUnavailable):
+            return False
+        transport = sub.transport or camera.spec.source.transport
+        sub_fingerprint = fingerprint(deps.mountpoint_key, sub.url, transport, sub_credentials)
+    try:
+        listed = await directory.entry(spec.id)
+        listed_sub = await directory.entry(substream_id(namespace, name))
+    except JanusError:
+        return False  # the full reconcile reports the gateway
+    return adoptable(camera, listed, spec.fingerprint) and substream_adoptable(
+        camera, listed_sub, sub_fingerprint
+    )
 
 
 def status_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
@@ -342,10 +532,11 @@ def status_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 
     def essence(status: dict[str, Any] | None) -> dict[str, Any]:
         status = dict(status or {})
-        stream = dict(status.get("stream") or {})
-        stream.pop("lastProbeTime", None)
-        stream.pop("probeLatencyMilliseconds", None)
-        status["stream"] = stream or None
+        for field in ("stream", "substream"):
+            stream = dict(status.get(field) or {})
+            stream.pop("lastProbeTime", None)
+            stream.pop("probeLatencyMilliseconds", None)
+            status[field] = stream or None
         status.pop("kopf", None)
         return {k: v for k, v in status.items() if v is not None}
 

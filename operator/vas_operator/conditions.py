@@ -16,6 +16,9 @@ CREDENTIALS_RESOLVED = "CredentialsResolved"
 STREAM_REACHABLE = "StreamReachable"
 MOUNTPOINT_READY = "MountpointReady"
 READY = "Ready"
+# Only when spec.substream is set; never part of Ready (a broken sub-stream leaves the main
+# stream serving).
+SUBSTREAM_READY = "SubstreamReady"
 CAMERA_CONDITIONS = (CREDENTIALS_RESOLVED, STREAM_REACHABLE, MOUNTPOINT_READY, READY)
 
 

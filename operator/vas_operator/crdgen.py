@@ -11,6 +11,7 @@ printer columns and the status subresource, and writes one file per kind.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in _KEPT or key.startswith("x-kubernetes-"):
-            out[key] = value
+            out[key] = copy.deepcopy(value)  # a model used twice must not render as a YAML alias
         elif key == "properties":
             out[key] = {name: structural(prop, defs) for name, prop in value.items()}
         elif key == "items" or (key == "additionalProperties" and isinstance(value, dict)):

@@ -185,8 +185,29 @@ def stream_url(stream: rtsp.Stream) -> str:
     return f"rtsp://{host}:{stream.port}{stream.path}"
 
 
+def pair_substreams(
+    streams: Sequence[rtsp.Stream], paths: dict[str, str] | None
+) -> dict[rtsp.Stream, rtsp.Stream]:
+    """Main stream -> its sub-stream: the template's ``substreamPaths`` pairs whose two paths
+    both answered on the same address and port. Pure."""
+    if not paths:
+        return {}
+    found = {(s.address, s.port, s.path): s for s in streams}
+    pairs = {}
+    for stream in streams:
+        sub_path = paths.get(stream.path)
+        sub = found.get((stream.address, stream.port, sub_path)) if sub_path else None
+        if sub is not None and sub is not stream:
+            pairs[stream] = sub
+    return pairs
+
+
 def camera_manifest(
-    scan: str, namespace: str, spec: DiscoveryScanSpec, stream: rtsp.Stream
+    scan: str,
+    namespace: str,
+    spec: DiscoveryScanSpec,
+    stream: rtsp.Stream,
+    substream: rtsp.Stream | None = None,
 ) -> dict[str, Any]:
     template = spec.camera_template
     meta = template.metadata if template and template.metadata else None
@@ -198,6 +219,14 @@ def camera_manifest(
     if stream.credentials_secret:
         source["credentialsSecretRef"] = {"name": stream.credentials_secret}
     camera_spec: dict[str, Any] = {"source": source, "enabled": tspec.enabled if tspec else True}
+    if substream is not None:
+        sub: dict[str, Any] = {"url": stream_url(substream)}
+        if (
+            substream.credentials_secret
+            and substream.credentials_secret != stream.credentials_secret
+        ):
+            sub["credentialsSecretRef"] = {"name": substream.credentials_secret}
+        camera_spec["substream"] = sub
     if tspec and tspec.snapshot:
         camera_spec["snapshot"] = tspec.snapshot.model_dump(by_alias=True)
     if tspec and tspec.location:

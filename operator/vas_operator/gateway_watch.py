@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vas_core.gateways import GatewayPod
-from vas_core.identity import mountpoint_id
+from vas_core.identity import mountpoint_id, substream_id
 from vas_core.watch import Key
 from vas_operator import health
 from vas_operator.camera import Deps
@@ -32,7 +32,9 @@ log = logging.getLogger("vas.health")
 
 
 def expected(cameras: list[CameraView]) -> list[health.Expected]:
-    """The mountpoint id comes from the camera's identity, never from its status."""
+    """The mountpoint ids come from the camera's identity, never from its status. The
+    sub-stream is expected only while its condition says it was mounted: a broken sub-stream
+    is the reconcile's to report, not a mountpoint to re-check every round."""
     return [
         health.Expected(
             c.namespace,
@@ -41,6 +43,7 @@ def expected(cameras: list[CameraView]) -> list[health.Expected]:
             c.ready_since,
             snapshot_seconds=c.snapshot_seconds,
             source=c.source,
+            substream_id=substream_id(c.namespace, c.name) if c.substream_ready else None,
         )
         for c in cameras
     ]
@@ -167,7 +170,7 @@ class GatewayWatcher:
             if stale:
                 log.info(f"removing {camera[0]}/{camera[1]} from {pod.name}: {why}")
                 with contextlib.suppress(JanusError):
-                    await self.pool.destroy(pod, camera)
+                    await self.pool.destroy_id(pod, entry["id"])
         return served
 
     async def recheck(self, rechecks: list[health.Recheck], now: float) -> None:

@@ -37,13 +37,14 @@ class Expected:
     ready_since: str | None = None  # lastTransitionTime of its Ready condition
     snapshot_seconds: int = 0  # thumbnail interval, 0 for none
     source: tuple[tuple[str, Any], ...] = ()  # spec.source items, to probe for thumbnails
+    substream_id: int | None = None  # its sub-stream's mountpoint, when one is mounted
 
 
 @dataclass(frozen=True)
 class Recheck:
     namespace: str
     name: str
-    reason: str  # MountpointLost | MediaStale
+    reason: str  # MountpointLost | MediaStale | Substream... for the sub-stream's mountpoint
 
 
 def media_age_ms(entry: dict[str, Any]) -> int | None:
@@ -75,6 +76,14 @@ def decide(
             continue
         if media_stale(entry, stale_ms) and settled(cam.ready_since, now):
             out.append(Recheck(cam.namespace, cam.name, "MediaStale"))
+            continue
+        if cam.substream_id is None:
+            continue
+        sub = by_id.get(cam.substream_id)
+        if sub is None:
+            out.append(Recheck(cam.namespace, cam.name, "SubstreamMountpointLost"))
+        elif media_stale(sub, stale_ms) and settled(cam.ready_since, now):
+            out.append(Recheck(cam.namespace, cam.name, "SubstreamMediaStale"))
     return out
 
 
@@ -89,11 +98,18 @@ def live_figures(
         if entry is None:
             continue
         age = media_age_ms(entry)
-        out[(cam.namespace, cam.name)] = {
+        figures = {
             "gateway": gateway,
             "receiving": int(age is not None and age <= STALE_MEDIA_MS),
             **({"lastFrameAgeMs": age} if age is not None else {}),
         }
+        sub = by_id.get(cam.substream_id) if cam.substream_id is not None else None
+        if sub is not None:
+            sub_age = media_age_ms(sub)
+            figures["substreamReceiving"] = int(sub_age is not None and sub_age <= STALE_MEDIA_MS)
+            if sub_age is not None:
+                figures["substreamLastFrameAgeMs"] = sub_age
+        out[(cam.namespace, cam.name)] = figures
     return out
 
 

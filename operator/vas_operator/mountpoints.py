@@ -15,6 +15,8 @@ from typing import Any
 
 from vas_operator.probe import Credentials
 
+MAIN, SUB = "main", "sub"
+
 
 def _mac(key: str, *parts: str) -> str:
     return hmac.new(key.encode(), "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
@@ -42,21 +44,19 @@ class MountpointSpec:
     url: str
     credentials: Credentials | None
     fingerprint: str
+    stream: str = MAIN  # MAIN, or SUB for the camera's sub-stream (its own derived id)
 
     def create_request(self, admin_key: str) -> dict[str, Any]:
+        label = f"{self.namespace}/{self.camera}" + (" (sub)" if self.stream == SUB else "")
+        meta = {"namespace": self.namespace, "camera": self.camera, "fingerprint": self.fingerprint}
+        if self.stream == SUB:
+            meta["stream"] = SUB  # lets the pool tell it from the main stream's mountpoint
         request: dict[str, Any] = {
             "type": "rtsp",
             "id": self.id,
-            "name": f"{self.namespace}/{self.camera}",
-            "description": f"{self.namespace}/{self.camera}",
-            "metadata": json.dumps(
-                {
-                    "namespace": self.namespace,
-                    "camera": self.camera,
-                    "fingerprint": self.fingerprint,
-                },
-                separators=(",", ":"),
-            ),
+            "name": label,
+            "description": label,
+            "metadata": json.dumps(meta, separators=(",", ":")),
             "url": self.url,
             "video": True,
             "audio": False,
@@ -77,6 +77,15 @@ class MountpointSpec:
             request["rtsp_user"] = self.credentials.username
             request["rtsp_pwd"] = self.credentials.password
         return request
+
+
+def listed_meta(entry: dict[str, Any]) -> dict[str, Any]:
+    """A listed mountpoint's metadata as VAS wrote it; empty when it is not VAS's."""
+    try:
+        meta = json.loads(entry.get("metadata") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def listed_fingerprint(entry: dict[str, Any]) -> str | None:

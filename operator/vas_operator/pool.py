@@ -6,12 +6,16 @@ The assignment is the operator's own record, rebuilt at start from what the gate
 (each mountpoint carries its camera's namespace and name in metadata only the operator can
 write, with an HMAC fingerprint), never from a Camera's status, which tenants can write.
 Placement decisions are the pure functions of ``placement``.
+
+A camera may have two mountpoints (its main stream and its sub-stream, each under an id derived
+from its name); both always live on the same pod, move together and go together. Capacity is
+counted in cameras, not mountpoints: ``VAS_GATEWAY_MAX_MOUNTPOINTS`` bounds the cameras a pod
+carries (a sub-stream costs a pod far less than its main stream).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import Counter
@@ -21,12 +25,12 @@ from typing import Any
 import httpx
 
 from vas_core.gateways import GatewayPod, members
-from vas_core.identity import mountpoint_id
+from vas_core.identity import mountpoint_id, substream_id
 from vas_core.watch import Key, WatchedStore
 from vas_operator.clients.janus import JanusAdmin, JanusError
 from vas_operator.directory import GatewayDirectory
 from vas_operator.metrics import GATEWAY_MOUNTPOINTS, GATEWAY_PODS, GATEWAY_VIEWERS, MOVES
-from vas_operator.mountpoints import mountpoint_secret
+from vas_operator.mountpoints import MAIN, SUB, listed_meta, mountpoint_secret
 from vas_operator.placement import Capacity, PodLoad, choose
 
 log = logging.getLogger("vas.pool")
@@ -37,19 +41,28 @@ class PoolUnknown(JanusError):
     """The operator does not know the gateway pool yet: like an unreachable gateway, retried."""
 
 
-def mounted_camera(entry: dict[str, Any]) -> Key | None:
-    """The camera a listed mountpoint was created for, if VAS created it."""
-    try:
-        meta = json.loads(entry.get("metadata") or "{}")
-    except ValueError:
-        return None
-    if not isinstance(meta, dict):
-        return None
+def mounted_stream(entry: dict[str, Any]) -> tuple[Key, str] | None:
+    """The camera and stream (main or sub) a listed mountpoint was created for, if VAS
+    created it: only a mountpoint under that stream's own derived id counts, so metadata
+    naming another camera cannot claim its id."""
+    meta = listed_meta(entry)
     namespace, name = meta.get("namespace"), meta.get("camera")
     if not isinstance(namespace, str) or not isinstance(name, str):
         return None
-    # Only a mountpoint under the camera's own derived id counts.
-    return (namespace, name) if entry.get("id") == mountpoint_id(namespace, name) else None
+    stream = SUB if meta.get("stream") == SUB else MAIN
+    own_id = substream_id(namespace, name) if stream == SUB else mountpoint_id(namespace, name)
+    return ((namespace, name), stream) if entry.get("id") == own_id else None
+
+
+def mounted_camera(entry: dict[str, Any]) -> Key | None:
+    """The camera a listed mountpoint (its main stream or its sub-stream) belongs to."""
+    found = mounted_stream(entry)
+    return found[0] if found is not None else None
+
+
+def camera_ids(camera: Key) -> tuple[int, int]:
+    """Both mountpoint ids a camera may have: its main stream's and its sub-stream's."""
+    return mountpoint_id(*camera), substream_id(*camera)
 
 
 def preferred(pods: list[GatewayPod]) -> GatewayPod:
@@ -191,54 +204,74 @@ class GatewayPool:
         return self.members()[name]
 
     async def holders(self, camera: Key) -> list[GatewayPod]:
-        """The live pods that list the camera's mountpoint (listings at most max_age old; a
-        pod that does not answer is left out)."""
-        mp_id = mountpoint_id(*camera)
+        """The live pods that list either of the camera's mountpoints (listings at most max_age
+        old; a pod that does not answer is left out)."""
         out = []
         for pod in self.live():
+            directory = self.directory(pod)
             try:
-                if await self.directory(pod).entry(mp_id) is not None:
-                    out.append(pod)
+                for mp_id in camera_ids(camera):
+                    if await directory.entry(mp_id) is not None:
+                        out.append(pod)
+                        break
             except JanusError:
                 continue
         return out
 
     async def carried(self, pod: GatewayPod) -> list[Key]:
-        """The cameras whose mountpoints the pod lists now (a fresh listing)."""
+        """The cameras whose mountpoints (either stream) the pod lists now (a fresh listing)."""
         directory = self.directory(pod)
         listed = await directory.janus.list_mountpoints()
         directory.put(listed)
-        return [camera for camera in map(mounted_camera, listed) if camera is not None]
+        cameras = (camera for camera in map(mounted_camera, listed) if camera is not None)
+        return list(dict.fromkeys(cameras))
 
-    async def destroy(self, pod: GatewayPod, camera: Key) -> bool:
-        mp_id = mountpoint_id(*camera)
+    async def destroy_id(self, pod: GatewayPod, mp_id: int) -> bool:
+        """Destroy one mountpoint on ``pod``; False when it was already gone."""
         directory = self.directory(pod)
         gone = await directory.janus.destroy(mp_id, mountpoint_secret(self._mountpoint_key, mp_id))
         directory.note(mp_id, None)
         return gone
 
-    async def settle(self, camera: Key, pod: GatewayPod) -> list[str]:
-        """After the camera is mounted on ``pod``: say so to the facades, then remove its other
-        copies (a move: viewers of the old copy are told by Janus and reconnect to the new
-        one). Returns the pods it was removed from."""
+    async def destroy(self, pod: GatewayPod, camera: Key, sub_only: bool = False) -> bool:
+        """Destroy the camera's mountpoints on ``pod`` that its listing holds (both, or only the
+        sub-stream's)."""
+        main_id, sub_id = camera_ids(camera)
+        directory = self.directory(pod)
+        gone = False
+        for mp_id in (sub_id,) if sub_only else (main_id, sub_id):
+            if await directory.entry(mp_id) is not None:
+                gone = await self.destroy_id(pod, mp_id) or gone
+        return gone
+
+    async def settle(self, camera: Key, pod: GatewayPod, substream: bool = False) -> list[str]:
+        """After the camera is mounted on ``pod`` (with its sub-stream when ``substream``): say
+        so to the facades, then remove its other copies (a move: viewers of the old copy are
+        told by Janus and reconnect to the new one) and a sub-stream it no longer has. Returns
+        the pods it was removed from."""
+        main_id, sub_id = camera_ids(camera)
         if self._publish is not None:
-            await self._publish(mountpoint_id(*camera), pod.name)
+            await self._publish(main_id, pod.name)
+            await self._publish(sub_id, pod.name if substream else None)
         removed = []
         for other in await self.holders(camera):
-            if other.name != pod.name:
-                try:
+            try:
+                if other.name != pod.name:
                     await self.destroy(other, camera)
                     removed.append(other.name)
-                except JanusError as error:
-                    log.warning(f"could not remove {camera[1]} from {other.name}: {error}")
+                elif not substream:
+                    await self.destroy(other, camera, sub_only=True)
+            except JanusError as error:
+                log.warning(f"could not remove {camera[1]} from {other.name}: {error}")
         return removed
 
     async def remove(self, camera: Key) -> bool:
-        """Remove the camera from every pod that lists it and forget its assignment. Raises
-        JanusError when a holder refused (the caller retries)."""
+        """Remove both of the camera's mountpoints from every pod that lists them and forget
+        its assignment. Raises JanusError when a holder refused (the caller retries)."""
         self.release(camera)
         if self._publish is not None:
-            await self._publish(mountpoint_id(*camera), None)
+            for mp_id in camera_ids(camera):
+                await self._publish(mp_id, None)
         removed = False
         for pod in await self.holders(camera):
             removed = await self.destroy(pod, camera) or removed

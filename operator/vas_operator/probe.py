@@ -156,19 +156,38 @@ def _probe_blocking(url: str, transport: str, timeout: float, want_thumbnail: bo
 
 
 def _first_keyframe_jpeg(container: Any, video: Any, max_frames: int = 120) -> bytes | None:
-    import io
+    """The first whole keyframe as JPEG.
 
+    A keyframe made of several slices can reach us as several packets: some RTP payloaders
+    (GStreamer's rtph264pay with config-interval=-1, several cameras too) repeat SPS/PPS
+    before every IDR slice, and FFmpeg's H.264 parser starts a new packet at each SPS. Fed
+    one packet at a time, the decoder then outputs each part as a picture of its own, the
+    rest of it a flat grey-green band. With ``flags2=+chunks`` the decoder assembles slices
+    until the next picture starts, so a frame comes out only when it is whole. A frame the
+    decoder flags corrupt is skipped unless nothing better comes within ``max_frames``.
+    """
+    video.codec_context.options = {"flags2": "+chunks"}  # before the first decode opens it
+    fallback = None
     seen = 0
     for packet in container.demux(video):
         for frame in packet.decode():
             seen += 1
-            if frame.key_frame:
-                buffer = io.BytesIO()
-                frame.to_image().save(buffer, format="JPEG", quality=80)
-                return buffer.getvalue()
+            if not frame.key_frame:
+                continue
+            if not frame.is_corrupt:
+                return _jpeg(frame)
+            fallback = fallback or _jpeg(frame)
         if seen >= max_frames:
             break
-    return None
+    return fallback
+
+
+def _jpeg(frame: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_image().save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
 
 
 class Prober:

@@ -235,12 +235,22 @@ async def run(scan: DiscoveryScan, out: ScanStatus, deps: ScanDeps, retry: int =
 
     result, onvif_only = await sweep(scan, found, out, deps)
     findings = []
-    for stream in result.streams[: discovery.MAX_FINDINGS]:
-        camera = None
-        if scan.spec.camera_template is not None:
-            manifest = discovery.camera_manifest(out.name, out.namespace, scan.spec, stream)
-            await create_camera(deps.api, manifest)
-            camera = manifest["metadata"]["name"]
+    streams = result.streams[: discovery.MAX_FINDINGS]
+    template = scan.spec.camera_template
+    pairs = discovery.pair_substreams(streams, template.substream_paths if template else None)
+    # A sub-stream that pairs with a main stream gets no Camera of its own: the main's has it.
+    owner = {sub: main for main, sub in pairs.items() if sub not in pairs}
+    names: dict[rtsp.Stream, str] = {}
+    for stream in streams:
+        if template is None or (stream in owner and stream not in pairs):
+            continue
+        manifest = discovery.camera_manifest(
+            out.name, out.namespace, scan.spec, stream, pairs.get(stream)
+        )
+        await create_camera(deps.api, manifest)
+        names[stream] = manifest["metadata"]["name"]
+    for stream in streams:
+        camera = names.get(stream) or (names.get(owner[stream]) if stream in owner else None)
         findings.append(discovery.finding(stream, camera, stream.address in onvif_only))
     status, message = completed(scan, result, findings, started, problems)
     await out.write(status, [*observed, Observation("Ready", "True", "Completed", message)])

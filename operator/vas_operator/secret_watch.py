@@ -22,7 +22,7 @@ def stamps(watched: Watched, key: Key, revision: str) -> list[tuple[str, str]]:
     return [
         (namespace, c.name)
         for c in watched.cameras_in(namespace)
-        if c.secret == secret and c.triggers[0] != revision
+        if secret in (c.secret, c.sub_secret) and c.triggers[0] != revision
     ]
 
 

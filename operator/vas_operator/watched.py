@@ -48,6 +48,8 @@ class CameraView:
     enabled: bool
     ready_since: str | None
     secret: str | None  # spec.source.credentialsSecretRef.name
+    sub_secret: str | None  # spec.substream.credentialsSecretRef.name
+    substream_ready: bool  # spec.substream is set and its condition says it is mounted
     triggers: tuple[str | None, str | None]  # the re-check annotations
     snapshot_seconds: int
     source: tuple[tuple[str, Any], ...]
@@ -61,7 +63,9 @@ def camera_view(obj: dict[str, Any]) -> CameraView:
     meta, spec = obj["metadata"], obj.get("spec") or {}
     status = obj.get("status") or {}
     source = spec.get("source") or {}
+    substream = spec.get("substream") or {}
     ready = cond.get(status.get("conditions"), cond.READY) or {}
+    sub_ready = cond.get(status.get("conditions"), cond.SUBSTREAM_READY) or {}
     phase = str(status.get("phase") or "")
     annotations = meta.get("annotations") or {}
     return CameraView(
@@ -75,6 +79,8 @@ def camera_view(obj: dict[str, Any]) -> CameraView:
         enabled=spec.get("enabled", True) is not False,
         ready_since=ready.get("lastTransitionTime"),
         secret=(source.get("credentialsSecretRef") or {}).get("name"),
+        sub_secret=(substream.get("credentialsSecretRef") or {}).get("name"),
+        substream_ready=bool(substream) and sub_ready.get("status") == "True",
         triggers=(annotations.get(SECRET_REVISION), annotations.get(RECHECK)),
         snapshot_seconds=int((spec.get("snapshot") or {}).get("intervalSeconds", 0)),
         source=tuple(sorted(source.items(), key=lambda kv: kv[0])),

@@ -23,7 +23,7 @@ import redis
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import OperatorProcess, environment
 from tests.support import Cluster, gateway_pod, poll, pool_settings
-from vas_core.identity import mountpoint_id
+from vas_core.identity import mountpoint_id, substream_id
 from vas_core.livekeys import PLACEMENT_KEY
 from vas_operator.mountpoints import MountpointSpec, mountpoint_secret
 
@@ -99,7 +99,7 @@ def pool(crds_installed: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
         pod: JanusGateway(admin_secret=secret, admin_key=secret, api_secret=secret) for pod in PODS
     }
     with (
-        RtspCamera(mounts=[f"/{c}" for c in CAMERAS]) as camera,
+        RtspCamera(mounts=[*(f"/{c}" for c in CAMERAS), "/sub=320x240"]) as camera,
         RedisServer() as redis_server,
     ):
         try:
@@ -252,3 +252,64 @@ def test_no_duplicate_survives_an_operator_restart_in_the_middle_of_a_move(pool:
     holder = next(p for p, names in pool.listed().items() if name in names)
     assert after[name] == holder
     no_duplicates(pool.listed())
+
+
+def test_a_camera_with_a_substream_moves_with_both_mountpoints(pool: Pool) -> None:
+    """Both of a camera's mountpoints live on one pod and move together. Runs last: it shrinks
+    the pool to one pod, after removing enough cameras for everything to fit there."""
+    for name in CAMERAS[:7]:
+        pool.kube.kubectl("delete", "cam", "-n", NS, name, "--wait=false")
+    pool.kube.apply(
+        {
+            "apiVersion": "vas.io/v1alpha1",
+            "kind": "Camera",
+            "metadata": {"name": "pair", "namespace": NS},
+            "spec": {
+                "source": {"url": pool.camera.url(f"/{CAMERAS[0]}")},
+                "substream": {"url": pool.camera.url("/sub")},
+            },
+        }
+    )
+    both = {mountpoint_id(NS, "pair"), substream_id(NS, "pair")}
+
+    def mounted_pair(cams: dict[str, dict[str, Any]]) -> bool:
+        cam = cams.get("pair") or {}
+        sub = next(
+            (c for c in (cam.get("status") or {}).get("conditions", [])
+             if c["type"] == "SubstreamReady"),
+            {},
+        )  # fmt: skip
+        return ready_on(cam) is not None and sub.get("status") == "True"
+
+    def holders() -> dict[str, set[int]]:
+        return {
+            pod: {m["id"] for m in janus.mountpoints()} & both
+            for pod, janus in pool.janus.items()
+            if janus.proc is not None
+        }
+
+    cams = poll(pool.cams, mounted_pair, 60, "pair Ready with its sub-stream")
+    home = str(ready_on(cams["pair"]))
+    poll(holders, lambda h: h.get(home) == both and sum(map(len, h.values())) == 2, 20,
+         f"both of pair's mountpoints on {home} only")  # fmt: skip
+    pool.kube.kubectl("delete", "pod", "-n", NS, home, "--wait=false")
+    pool.janus[home].stop()
+
+    cams = poll(
+        pool.cams,
+        lambda c: mounted_pair(c) and ready_on(c["pair"]) != home,
+        60,
+        "pair Ready with its sub-stream on another pod",
+    )
+    there = str(ready_on(cams["pair"]))
+    gateway = cams["pair"]["status"]["gateway"]
+    assert gateway["substreamMountpointId"] == substream_id(NS, "pair")
+    poll(holders, lambda h: h.get(there) == both and sum(map(len, h.values())) == 2, 20,
+         f"both of pair's mountpoints on {there} only")  # fmt: skip
+    published = poll(
+        lambda: pool.redis.hgetall(PLACEMENT_KEY),
+        lambda m: all(m.get(str(i)) == there for i in both),
+        20,
+        "both placements published",
+    )
+    assert published[str(substream_id(NS, "pair"))] == there

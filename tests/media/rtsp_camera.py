@@ -7,7 +7,9 @@ Runs under the system Python (python3-gi lives in Debian's dist-packages, not in
         --secure-mount /secure:admin:s3cret
 
 Prints "ready PORT" once listening. Each client of /camN gets its own encoder (2-6 % of a
-core); --fanout N adds /fan/0../fan/N-1 served by one shared encoder, for benchmarks.
+core); --fanout N adds /fan/0../fan/N-1 served by one shared encoder, for benchmarks. A mount
+may carry its own size, e.g. --mount /sub=320x240 (a camera's sub-stream); the others use
+--width/--height.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def launch_line(pattern: str, width: int, height: int, fps: int) -> str:
     )
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """'320x240' -> (320, 240)."""
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
 class SharedKeyFactory(GstRtspServer.RTSPMediaFactory):
     def do_gen_key(self, url: object) -> str:
         return "fanout"
@@ -51,7 +59,12 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--fps", type=int, default=15)
-    ap.add_argument("--mount", action="append", default=[], help="open path, e.g. /cam1")
+    ap.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        help="open path, e.g. /cam1, or /sub=320x240 for its own size",
+    )
     ap.add_argument("--secure-mount", action="append", default=[], metavar="PATH:USER:PASSWORD")
     ap.add_argument(
         "--fanout",
@@ -83,19 +96,19 @@ def main() -> int:
         rule.set_value("media.factory.construct", construct)
         factory.add_role_from_structure(rule)
 
-    def factory(index: int) -> GstRtspServer.RTSPMediaFactory:
+    def factory(index: int, size: tuple[int, int] | None = None) -> GstRtspServer.RTSPMediaFactory:
+        width, height = size or (args.width, args.height)
         f = GstRtspServer.RTSPMediaFactory()
-        f.set_launch(
-            launch_line(PATTERNS[index % len(PATTERNS)], args.width, args.height, args.fps)
-        )
+        f.set_launch(launch_line(PATTERNS[index % len(PATTERNS)], width, height, args.fps))
         # One pipeline per client. With shared media, GStreamer 1.22's RTSP server aborts
         # (rtsp-media.c gst_rtsp_media_get_rates: assertion failed) when two clients set up
         # while the media is still prerolling, as a probe plus a Janus mount do.
         f.set_shared(False)
         return f
 
-    for i, path in enumerate(args.mount):
-        f = factory(i)
+    for i, mount in enumerate(args.mount):
+        path, _, size = mount.partition("=")
+        f = factory(i, parse_size(size) if size else None)
         allow(f, "anonymous", construct=True)
         mounts.add_factory(path, f)
     for i, spec in enumerate(args.secure_mount):

@@ -130,3 +130,54 @@ def test_status_models_accept_what_kubernetes_adds() -> None:
     cam = Camera.model_validate(doc)
     assert isinstance(cam.status, BaseModel)
     assert cam.status.phase == "Ready"
+
+
+def test_a_substream_names_its_own_url_and_defaults_the_rest() -> None:
+    spec = CameraSpec.model_validate(
+        {"source": {"url": "rtsp://192.0.2.1/main"}, "substream": {"url": "rtsp://192.0.2.1/sub"}}
+    )
+    assert spec.substream is not None
+    assert spec.substream.transport is None  # the main source's
+    assert spec.substream.credentials_secret_ref is None  # the main source's
+    assert CameraSpec.model_validate({"source": {"url": "rtsp://h/s"}}).substream is None
+
+
+@pytest.mark.parametrize(
+    ("substream", "says"),
+    [
+        ({"url": "http://192.0.2.1/sub"}, rules.URL_SCHEME.message),
+        ({"url": "rtsp://admin:pw@192.0.2.1/sub"}, rules.URL_NO_USERINFO.message),
+        ({"url": "rtsp://192.0.2.1:70000/sub"}, rules.URL_PORT.message),
+        ({}, "Field required"),
+        ({"url": "rtsp://h/sub", "password": "x"}, "Extra inputs are not permitted"),
+        ({"url": "rtsp://h/sub", "transport": "http"}, "Input should be 'tcp' or 'udp'"),
+        ({"url": "rtsp://h/sub", "credentialsSecretRef": {"name": "Bad_Name"}}, "pattern"),
+    ],
+)
+def test_bad_substreams_are_refused_with_the_api_servers_words(
+    substream: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ValidationError) as error:
+        CameraSpec.model_validate({"source": {"url": "rtsp://h/main"}, "substream": substream})
+    assert says in str(error.value)
+
+
+def test_substream_paths_are_rtsp_paths() -> None:
+    scan = {
+        "apiVersion": "vas.io/v1alpha1",
+        "kind": "DiscoveryScan",
+        "metadata": {"name": "s"},
+        "spec": {"targets": ["192.0.2.0/24"], "cameraTemplate": {}},
+    }
+    scan["spec"]["cameraTemplate"] = {"substreamPaths": {"/main": "/sub"}}  # type: ignore[index]
+    DiscoveryScan.model_validate(scan)
+    for bad in ({"/main": "sub"}, {"main": "/sub"}, {"/main": "/a b"}):
+        scan["spec"]["cameraTemplate"] = {"substreamPaths": bad}  # type: ignore[index]
+        with pytest.raises(ValidationError):
+            DiscoveryScan.model_validate(scan)
+
+
+def test_the_wide_listing_shows_the_substream_resolution() -> None:
+    columns = {c.name: c for c in Camera.printer_columns}
+    assert columns["Sub"].json_path == ".status.substream.resolution"
+    assert columns["Sub"].priority == 1

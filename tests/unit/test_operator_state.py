@@ -175,3 +175,49 @@ def test_namespace_scope_accepts_globs() -> None:
     assert in_scope((), "any")
     assert in_scope(("team-*",), "team-a")
     assert not in_scope(("team-*",), "other")
+
+
+def test_discovery_pairs_main_and_sub_paths_on_the_same_endpoint() -> None:
+    from vas_operator import discovery
+    from vas_operator.models.scan import DiscoveryScanSpec
+    from vas_operator.scanning.rtsp import Stream
+
+    def found(address: str, path: str, secret: str | None = None) -> Stream:
+        return Stream(address, 554, path, secret is not None, secret, None)
+
+    main, sub = found("10.0.0.1", "/main", "creds"), found("10.0.0.1", "/sub", "creds")
+    lone = found("10.0.0.2", "/main")  # its sub path did not answer
+    elsewhere = found("10.0.0.3", "/sub")  # a sub path without its main on that endpoint
+    pairs = discovery.pair_substreams([main, sub, lone, elsewhere], {"/main": "/sub"})
+    assert pairs == {main: sub}
+    assert discovery.pair_substreams([main, sub], None) == {}
+
+    spec = DiscoveryScanSpec.model_validate(
+        {"targets": ["10.0.0.0/24"], "cameraTemplate": {"substreamPaths": {"/main": "/sub"}}}
+    )
+    manifest = discovery.camera_manifest("scan", "ns", spec, main, sub)
+    assert manifest["spec"]["substream"] == {"url": "rtsp://10.0.0.1:554/sub"}  # same Secret
+    other = found("10.0.0.1", "/sub", "other-creds")
+    manifest = discovery.camera_manifest("scan", "ns", spec, main, other)
+    assert manifest["spec"]["substream"]["credentialsSecretRef"] == {"name": "other-creds"}
+    Camera.model_validate(manifest)
+    assert "substream" not in discovery.camera_manifest("scan", "ns", spec, lone)["spec"]
+
+
+def test_camera_view_expects_the_substream_only_when_it_was_mounted() -> None:
+    def view(status: str | None, substream: bool = True) -> bool:
+        spec: dict[str, object] = {"source": {"url": "rtsp://h/s"}}
+        if substream:
+            spec["substream"] = {"url": "rtsp://h/sub", "credentialsSecretRef": {"name": "x"}}
+        conditions = [] if status is None else [{"type": "SubstreamReady", "status": status}]
+        obj = {
+            "metadata": {"name": "c", "namespace": "ns"},
+            "spec": spec,
+            "status": {"conditions": conditions},
+        }
+        return camera_view(obj).substream_ready
+
+    assert view("True")
+    assert not view("False")
+    assert not view(None)
+    assert not view("True", substream=False)  # dropped from the spec: nothing to expect

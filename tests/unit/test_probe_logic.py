@@ -7,15 +7,18 @@ import errno
 import av
 import pytest
 
-from vas_core.identity import mountpoint_id
+from vas_core.identity import mountpoint_id, substream_id
 from vas_operator.camera import status_changed
 from vas_operator.mountpoints import (
+    MAIN,
+    SUB,
     MountpointSpec,
     fingerprint,
     listed_fingerprint,
     mountpoint_secret,
 )
-from vas_operator.probe import Credentials, classify, with_credentials
+from vas_operator.pool import mounted_camera, mounted_stream
+from vas_operator.probe import Credentials, Prober, classify, with_credentials
 from vas_operator.redact import redact
 
 PASSWORD = "p@ss:w/rd!"  # noqa: S105  (a test value, checked to never leak)
@@ -98,3 +101,70 @@ def test_status_changed_ignores_probe_time_only() -> None:
     }
     assert not status_changed(old, same)
     assert status_changed(old, {**same, "phase": "Failed"})
+
+
+def test_status_changed_ignores_substream_probe_time_only() -> None:
+    old = {"phase": "Ready", "substream": {"resolution": "320x240", "lastProbeTime": "t0"}}
+    same = {"phase": "Ready", "substream": {"resolution": "320x240", "lastProbeTime": "t1"}}
+    assert not status_changed(old, same)
+    assert status_changed(old, {**same, "substream": {"resolution": "640x480"}})
+    # A null (the merge patch that removes an old sub-stream) is no change when none is stored.
+    assert not status_changed({"phase": "Ready"}, {"phase": "Ready", "substream": None})
+
+
+def test_substream_ids_never_collide_with_main_ids() -> None:
+    mains = {mountpoint_id("ns", f"cam-{i}") for i in range(2000)}
+    subs = {substream_id("ns", f"cam-{i}") for i in range(2000)}
+    assert len(subs) == 2000
+    assert not mains & subs
+    assert all(0 < i < 2**48 for i in subs)
+    assert substream_id("ns", "cam") == mountpoint_id("ns", "cam/sub")
+
+
+def test_the_pool_recognises_both_streams_of_a_camera_by_their_own_ids() -> None:
+    def entry(mp_id: int, stream: str) -> dict[str, object]:
+        spec = MountpointSpec(mp_id, "s", "ns", "cam", "rtsp://h/s", None, "fp", stream=stream)
+        return {"id": mp_id, "metadata": spec.create_request("k")["metadata"]}
+
+    main, sub = mountpoint_id("ns", "cam"), substream_id("ns", "cam")
+    assert mounted_stream(entry(main, MAIN)) == (("ns", "cam"), MAIN)
+    assert mounted_stream(entry(sub, SUB)) == (("ns", "cam"), SUB)
+    assert mounted_camera(entry(sub, SUB)) == ("ns", "cam")
+    # Metadata cannot claim an id that is not the one derived for that camera and stream.
+    assert mounted_stream(entry(sub, MAIN)) is None
+    assert mounted_stream(entry(main, SUB)) is None
+    assert mounted_stream(entry(mountpoint_id("ns", "other"), SUB)) is None
+
+
+def test_thumbnail_is_a_whole_picture() -> None:
+    """The test camera's H.264 keyframes arrive in two packets (SPS/PPS repeated before each
+    IDR slice): the thumbnail must still be the whole picture, with no flat band. SMPTE bars
+    (/cam1) have varied content in every quarter of the frame."""
+    import asyncio
+    import io
+
+    from PIL import Image, ImageStat
+
+    from tests.media.fixtures import RtspCamera
+
+    async def thumbnails(url: str) -> list[bytes | None]:
+        prober = Prober(concurrency=1)
+        try:
+            return [
+                (await prober.probe(url, "tcp", None, want_thumbnail=True)).keyframe_jpeg
+                for _ in range(3)
+            ]
+        finally:
+            prober.close()
+
+    with RtspCamera(mounts=["/cam1"]) as camera:
+        jpegs = asyncio.run(thumbnails(camera.url("/cam1")))
+    for jpeg in jpegs:
+        assert jpeg is not None
+        image = Image.open(io.BytesIO(jpeg)).convert("L")
+        width, height = image.size
+        top = ImageStat.Stat(image.crop((0, 0, width, height // 4))).var[0]
+        bottom = ImageStat.Stat(image.crop((0, 3 * height // 4, width, height))).var[0]
+        # Measured: top ~5500, bottom ~8400 when whole; the bottom was 0 (one grey band).
+        assert top > 1000, (top, bottom)
+        assert bottom > 1000, (top, bottom)

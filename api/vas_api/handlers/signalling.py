@@ -10,10 +10,12 @@ with the gateway's api_secret. Any facade replica can serve any of these request
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.types import Receive
 
 from vas_api.deps import (
     Bearer,
@@ -26,7 +28,8 @@ from vas_api.deps import (
 )
 from vas_api.errors import Unavailable
 from vas_api.models import ERRORS, SignallingGrant
-from vas_core.identity import mountpoint_id
+from vas_api.summaries import has_substream
+from vas_core.identity import mountpoint_id, substream_id
 
 router = APIRouter(tags=["signalling"])
 GATEWAY = "/gateway/{namespace}/{name}/janus"
@@ -49,8 +52,10 @@ async def grant(
 ) -> SignallingGrant:
     """A handle for janus.js's token slot, valid for this viewer and this camera only, on
     every facade replica. ``gateway`` names the pod a new session would go to now (none when
-    the camera is not mounted on a live gateway yet: the viewer waits and asks again)."""
-    await access.camera(viewer, namespace, name)
+    the camera is not mounted on a live gateway yet: the viewer waits and asks again).
+    ``substreamMountpointId`` is set when the camera's spec names a sub-stream (mounted on the
+    same pod); both ids are derived from the camera's namespace and name."""
+    item = await access.camera(viewer, namespace, name)
     camera = (namespace, name)
     handle = await signalling.grants.issue(viewer, token, camera)
     try:
@@ -62,6 +67,9 @@ async def grant(
         token=handle,
         server=GATEWAY.format(namespace=namespace, name=name),
         mountpointId=mountpoint_id(namespace, name),
+        substreamMountpointId=(
+            substream_id(namespace, name) if has_substream(item.get("spec")) else None
+        ),
         expiresInSeconds=signalling.grants.ttl,
         gateway=gateway,
     )
@@ -93,14 +101,37 @@ async def on_handle(
     return JSONResponse(await signalling.post(request.body, (namespace, name), session, handle))
 
 
+async def _disconnected(receive: Receive) -> None:
+    """Returns once the client has gone (a GET has no body: the next message is the end)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 @router.get(GATEWAY + "/{session}", include_in_schema=False)
 async def long_poll(
+    request: Request,
     signalling: SignallingService,
     namespace: Namespace,
     name: Name,
     session: Id,
     token: Annotated[str | None, Query(max_length=128)] = None,
     maxev: Annotated[int | None, Query(ge=1, le=10)] = None,
-) -> JSONResponse:
-    """Janus's long-poll: events of this session, held up to 30 s by Janus."""
-    return JSONResponse(await signalling.poll(token, (namespace, name), session, maxev))
+) -> Response:
+    """Janus's long-poll: events of this session, held up to 30 s by Janus.
+
+    A browser that drops the request (the video wall parks the long-polls of tiles that play,
+    so that a wall of many cameras fits in a browser's six connections per host) ends the wait
+    at Janus as well: events that come later stay queued at Janus for the session's next
+    long-poll instead of being answered to nobody, and the viewer's long-poll slot is free at
+    once."""
+    polling = asyncio.ensure_future(signalling.poll(token, (namespace, name), session, maxev))
+    gone = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        await asyncio.wait({polling, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (polling, gone):
+            task.cancel()  # no-op for the one that finished
+        await asyncio.gather(polling, gone, return_exceptions=True)
+    if polling.cancelled():
+        return Response(status_code=204)  # nobody is listening any more
+    return JSONResponse(polling.result())  # its SignallingError, if any, is raised here

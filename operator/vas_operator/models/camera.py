@@ -48,6 +48,32 @@ class CameraSource(ApiModel):
     )
 
 
+class CameraSubstream(ApiModel):
+    """A second, lower-resolution stream of the same camera, for grids and walls. Mounted next
+    to the main stream on the same gateway pod; a failure here never takes the main one down."""
+
+    url: Annotated[str, AfterValidator(rules.check_rtsp_url)] = Field(
+        min_length=1,
+        max_length=2048,
+        description="RTSP address of the sub-stream, rtsp:// or rtsps://, for example "
+        "rtsp://192.168.1.20:554/stream2. Never put a user name or password here: use "
+        "credentialsSecretRef.",
+        json_schema_extra=rules.validations(
+            rules.URL_SCHEME, rules.URL_NO_USERINFO, rules.URL_HOST, rules.URL_PORT
+        ),
+    )
+    transport: Literal["tcp", "udp"] | None = Field(
+        default=None,
+        description="RTSP transport for probing the sub-stream: tcp or udp; default: the main "
+        "source's transport.",
+    )
+    credentials_secret_ref: CredentialsSecretReference | None = Field(
+        default=None,
+        description="Secret with the sub-stream's user name and password; default: the main "
+        "source's credentialsSecretRef.",
+    )
+
+
 class CameraSnapshot(ApiModel):
     """How often the operator refreshes the camera's thumbnail."""
 
@@ -64,6 +90,11 @@ class CameraSpec(ApiModel):
     """The desired state of a camera. Tags are labels on the Camera itself."""
 
     source: CameraSource = Field(description="The RTSP stream to check and mount.")
+    substream: CameraSubstream | None = Field(
+        default=None,
+        description="Optional second, lower-resolution stream of the same camera (the "
+        "camera's sub-stream), served beside the main one for grids and walls.",
+    )
     enabled: bool = Field(
         default=True,
         description="Start/stop switch: false removes the camera from its gateway and stops "
@@ -113,6 +144,12 @@ class GatewayPlacement(StatusModel):
     mountpoint_id: int | None = Field(
         default=None, ge=0, description="Janus streaming mountpoint id on that pod."
     )
+    substream_mountpoint_id: int | None = Field(
+        default=None,
+        ge=0,
+        description="Janus streaming mountpoint id of the sub-stream on the same pod, when "
+        "the sub-stream is mounted.",
+    )
 
 
 class CameraStatus(StatusModel):
@@ -127,9 +164,13 @@ class CameraStatus(StatusModel):
         "Programs should read conditions instead.",
     )
     conditions: list[Condition] = conditions_field(
-        "CredentialsResolved, StreamReachable, MountpointReady and Ready."
+        "CredentialsResolved, StreamReachable, MountpointReady and Ready; SubstreamReady "
+        "when spec.substream is set (it never makes the camera unready)."
     )
     stream: StreamInfo | None = Field(default=None, description="Facts from the last probe.")
+    substream: StreamInfo | None = Field(
+        default=None, description="Facts from the last probe of spec.substream."
+    )
     gateway: GatewayPlacement | None = Field(default=None, description="Current placement.")
 
 
@@ -145,6 +186,12 @@ class Camera(Resource):
         PrinterColumn("Phase", ".status.phase", description="Summary for people."),
         PrinterColumn("Resolution", ".status.stream.resolution", description="Width x height."),
         PrinterColumn("Codec", ".status.stream.codec", description="Video codec."),
+        PrinterColumn(
+            "Sub",
+            ".status.substream.resolution",
+            description="Sub-stream width x height.",
+            priority=1,
+        ),
         PrinterColumn("Gateway", ".status.gateway.pod", description="Gateway pod."),
         AGE_COLUMN,
         PrinterColumn("URL", ".spec.source.url", description="Stream address.", priority=1),

@@ -78,6 +78,11 @@ SCAN_PATH_CHARACTERS = Rule(
     "must be printable ASCII without spaces or control characters such as CR, LF or tab; "
     "percent-encode anything else",
 )
+SUBSTREAM_PATH_KEYS = Rule(
+    "self.all(k, size(k) <= 256 && k.startsWith('/') && k.matches('^[!-~]*$') && !k.contains('@'))",
+    "keys must be RTSP paths starting with /, printable ASCII without spaces or @, at most "
+    "256 characters",
+)
 SELECTOR_VALUES = Rule(
     "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : "
     "(!has(self.values) || size(self.values) == 0)",

@@ -86,6 +86,15 @@ class CameraTemplate(ApiModel):
 
     metadata: CameraTemplateMetadata | None = Field(default=None, description="Metadata.")
     spec: CameraTemplateSpec | None = Field(default=None, description="Camera spec defaults.")
+    substream_paths: dict[RtspPath, RtspPath] | None = Field(
+        default=None,
+        max_length=16,
+        description='Main path to sub-stream path, for example {"/main": "/sub"}: when '
+        "both paths answer on the same address and port, one Camera is created for the main "
+        "path with spec.substream.url set to the sub path, and none for the sub path. Both "
+        "paths must be among spec.paths to be tried.",
+        json_schema_extra=rules.validations(rules.SUBSTREAM_PATH_KEYS),
+    )
 
 
 class DiscoveryScanSpec(ApiModel):
