@@ -32,10 +32,22 @@ return redis.call('HGET', KEYS[1], ARGV[1])
 """
 
 
+MAX_CONNECTIONS = 256
+
+
 def connect(url: str) -> redis.Redis:
     """One client (one connection pool) for the whole facade; short timeouts, because every
-    caller has an answer for Redis being away."""
-    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    caller has an answer for Redis being away. The pool waits (briefly) for a free connection
+    when all are busy: redis-py's default pool fails at once beyond 100, which at a few hundred
+    viewers turned ordinary long-polls into 503s (bench/viewers.py)."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=2,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+    )
+    return redis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
 
 def store_down() -> Unavailable:

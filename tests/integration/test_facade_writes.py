@@ -1,7 +1,8 @@
-"""Writes as the viewer (issue 12, items 4-6) against the real API server and the real facade
-process, which runs as the vas-facade ServiceAccount of manifests/deploy plus the opt-in
-impersonation of rbac-facade-writes.yaml: it may impersonate, but may not patch or create
-cameras itself, so every write that succeeds was authorised as the viewer."""
+"""Writes as the viewer (issue 12, items 4-6) against the real API server, a real operator
+(which turns the cameras a viewer disables Disabled) and the real facade process, which runs
+as the vas-facade ServiceAccount of manifests/deploy plus the opt-in impersonation of
+rbac-facade-writes.yaml: it may impersonate, but may not patch or create cameras itself, so
+every write that succeeds was authorised as the viewer."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 import yaml
 
 from tests.facade_process import FacadeProcess, role_binding, viewer_token
-from tests.media.fixtures import RedisServer
+from tests.media.fixtures import JanusGateway, RedisServer
+from tests.operator_process import operator_for
 from tests.support import REPO, Cluster, kubeconfig_for, poll, pool_settings
 
 pytestmark = pytest.mark.cluster
@@ -80,7 +82,11 @@ def world(
         "create", "token", "vas-facade", "-n", "vas-system", "--duration=2h"
     ).stdout.strip()
     facade_kubeconfig = kubeconfig_for(kube, sa_token, work / "facade.kubeconfig")
-    with RedisServer() as redis:
+    with RedisServer() as redis, JanusGateway() as janus:
+        operator = operator_for(
+            kube, janus, NS, work / "operator.log", mountpoint_key="k", probe_timeout_seconds="2"
+        )
+        operator.start()
         facades = []
         try:
             for name, extra in (("facade", {}), ("off", {"VAS_API_WRITES_ENABLED": "false"})):
@@ -97,6 +103,7 @@ def world(
         finally:
             for f in facades:
                 f.stop()
+            operator.stop()
 
 
 def post(
@@ -122,10 +129,11 @@ def listed(facade: FacadeProcess, token: str, selector: str, count: int) -> None
     )
 
 
-def versions(kube: Cluster, selector: str) -> dict[str, tuple[str, Any]]:
+def versions(kube: Cluster, selector: str) -> dict[str, tuple[int, Any]]:
+    """Each camera's generation (the operator's status writes leave it alone) and enabled."""
     items = kube.get_json("-n", NS, "cameras", "-l", selector)["items"]
     return {
-        c["metadata"]["name"]: (c["metadata"]["resourceVersion"], c["spec"].get("enabled"))
+        c["metadata"]["name"]: (c["metadata"]["generation"], c["spec"].get("enabled"))
         for c in items
     }
 
@@ -185,6 +193,13 @@ def test_bulk_disable_by_label_selector_is_decided_by_the_users_rbac(
         "hall-0": True,
     }
     assert after["hall-0"] == before["hall-0"]
+    poll(
+        lambda: {c["metadata"]["name"]: c.get("status", {}).get("phase") for c in
+                 kube.get_json("-n", NS, "cameras", "-l", "zone=dock")["items"]},
+        lambda phases: set(phases.values()) == {"Disabled"},
+        60,
+        "the disabled cameras Disabled by the operator",
+    )  # fmt: skip
 
     one = post(facade, f"/api/v1/namespaces/{NS}/cameras/dock-1:enable", tokens["editor"])
     assert one.json()["result"] == "enabled"
