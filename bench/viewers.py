@@ -57,6 +57,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.facade_process import role_binding
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.support import REPO, Cluster, install_crds, start_cluster, stop_cluster
 from vas_core.identity import mountpoint_id
@@ -883,43 +884,13 @@ def viewer_tokens(cluster: Cluster, admin: str, n: int) -> list[str]:
     """``n`` viewers, each its own ServiceAccount allowed to watch the camera's namespace, and
     a token of each for the facade's audience."""
     cluster.kubectl("create", "namespace", VIEWERS_NS)
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "List",
-            "items": [
-                {
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": "Role",
-                    "metadata": {"name": "vas-viewer", "namespace": NS},
-                    "rules": [
-                        {
-                            "apiGroups": ["vas.io"],
-                            "resources": ["cameras", "cameragroups"],
-                            "verbs": ["get", "list", "watch"],
-                        }
-                    ],
-                },
-                {
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": "RoleBinding",
-                    "metadata": {"name": "bench-viewers", "namespace": NS},
-                    "roleRef": {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": "Role",
-                        "name": "vas-viewer",
-                    },
-                    "subjects": [
-                        {
-                            "apiGroup": "rbac.authorization.k8s.io",
-                            "kind": "Group",
-                            "name": f"system:serviceaccounts:{VIEWERS_NS}",
-                        }
-                    ],
-                },
-            ],
-        }
-    )
+    group = {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Group",
+        "name": f"system:serviceaccounts:{VIEWERS_NS}",
+    }
+    items = role_binding(NS, VIEWERS_NS, "bench-viewers", subject=group)
+    cluster.apply({"apiVersion": "v1", "kind": "List", "items": items})
 
     async def create() -> list[str]:
         base = f"{cluster.server}/api/v1/namespaces/{VIEWERS_NS}/serviceaccounts"

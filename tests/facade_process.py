@@ -117,8 +117,12 @@ def viewer_token(cluster: Cluster, sa: str, namespace: str, audience: str = "vas
     return cluster.kubectl(*args).stdout.strip()
 
 
-def role_binding(namespace: str, sa_namespace: str, sa: str) -> list[dict[str, Any]]:
-    """A Role to watch cameras in ``namespace`` and a RoleBinding of it to a ServiceAccount."""
+def role_binding(
+    namespace: str, sa_namespace: str, sa: str, subject: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """A Role to watch cameras in ``namespace`` and a RoleBinding of it to a ServiceAccount
+    (or to ``subject``, e.g. every ServiceAccount of a namespace as a Group)."""
+    subject = subject or {"kind": "ServiceAccount", "name": sa, "namespace": sa_namespace}
     return [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -141,7 +145,7 @@ def role_binding(namespace: str, sa_namespace: str, sa: str) -> list[dict[str, A
                 "kind": "Role",
                 "name": "vas-viewer",
             },
-            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": sa_namespace}],
+            "subjects": [subject],
         },
     ]
 
