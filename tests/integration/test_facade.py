@@ -448,9 +448,10 @@ def test_two_replicas_serve_one_viewer_alternately(world: dict[str, Any]) -> Non
         assert during["t"] > result["t2"]  # still playing seconds later
         assert all(one == two >= 1 for one, two in during["viewers"]), during
         assert min(proxy.served.values()) >= 3, proxy.served
-        # The same Janus session was served by both replicas.
-        polled = re.compile(rf"GET /gateway/{LIVE}/lobby/janus/(\d+) HTTP")
-        shared = set(polled.findall(facade.log())) & set(polled.findall(second.log()))
+        # The same Janus session was served by both replicas (attach, watch, trickle or a
+        # long-poll on it: whichever the proxy sent where).
+        on_session = re.compile(rf"(?:GET|POST) /gateway/{LIVE}/lobby/janus/(\d+)(?:/\d+)? HTTP")
+        shared = set(on_session.findall(facade.log())) & set(on_session.findall(second.log()))
         assert shared, "no session was served by both replicas"
         print(f"signalling requests per replica: {list(proxy.served.values())}")
     finally:
