@@ -457,14 +457,7 @@ class BenchJanus(JanusGateway):
     def start(self) -> BenchJanus:
         # Rendered as the gateway image's entrypoint renders it: JANUS_* in the environment.
         values = {
-            "JANUS_IP": self.ip,
-            "JANUS_HTTP_PORT": str(self.http_port),
-            "JANUS_ADMIN_PORT": str(self.admin_port),
-            "JANUS_RTP_PORT_RANGE": self.rtp_range,
-            "JANUS_STREAMING_RTP_PORT_RANGE": self.streaming_range,
-            "JANUS_ADMIN_SECRET": self.admin_secret,
-            "JANUS_STREAMING_ADMIN_KEY": self.admin_key,
-            "JANUS_API_SECRET": self.api_secret,
+            **self.settings(),
             "JANUS_ICE_ENFORCE_LIST": "lo",
             "JANUS_EVENT_LOOPS": str(self.event_loops or 0),  # 0: the line is left out
         }

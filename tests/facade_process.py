@@ -117,34 +117,39 @@ def viewer_token(cluster: Cluster, sa: str, namespace: str, audience: str = "vas
     return cluster.kubectl(*args).stdout.strip()
 
 
+VIEWER_VERBS = ("get", "list", "watch")
+
+
 def role_binding(
-    namespace: str, sa_namespace: str, sa: str, subject: dict[str, str] | None = None
+    namespace: str,
+    sa_namespace: str,
+    sa: str,
+    subject: dict[str, str] | None = None,
+    role: str = "vas-viewer",
+    verbs: tuple[str, ...] = VIEWER_VERBS,
 ) -> list[dict[str, Any]]:
-    """A Role to watch cameras in ``namespace`` and a RoleBinding of it to a ServiceAccount
-    (or to ``subject``, e.g. every ServiceAccount of a namespace as a Group)."""
+    """A Role ``role`` with ``verbs`` (by default: watch) on cameras and groups in
+    ``namespace``, and a RoleBinding of it to a ServiceAccount (or to ``subject``, e.g. every
+    ServiceAccount of a namespace as a Group)."""
     subject = subject or {"kind": "ServiceAccount", "name": sa, "namespace": sa_namespace}
     return [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": {"name": "vas-viewer", "namespace": namespace},
+            "metadata": {"name": role, "namespace": namespace},
             "rules": [
                 {
                     "apiGroups": ["vas.io"],
                     "resources": ["cameras", "cameragroups"],
-                    "verbs": ["get", "list", "watch"],
+                    "verbs": list(verbs),
                 }
             ],
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": {"name": f"vas-viewer-{sa}", "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "vas-viewer",
-            },
+            "metadata": {"name": f"{role}-{sa}", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
             "subjects": [subject],
         },
     ]

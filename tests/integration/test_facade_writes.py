@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.facade_process import FacadeProcess, role_binding, viewer_token
+from tests.facade_process import VIEWER_VERBS, FacadeProcess, role_binding, viewer_token
 from tests.media.fixtures import JanusGateway, RedisServer
 from tests.operator_process import operator_for
 from tests.support import REPO, Cluster, kubeconfig_for, poll, pool_settings
@@ -37,31 +37,8 @@ def camera(name: str, labels: dict[str, str], url: str = "rtsp://192.0.2.7/s") -
 
 
 def editor_role(sa: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "vas-editor", "namespace": NS},
-            "rules": [
-                {
-                    "apiGroups": ["vas.io"],
-                    "resources": ["cameras", "cameragroups"],
-                    "verbs": ["get", "list", "watch", "patch", "create"],
-                }
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": f"vas-editor-{sa}", "namespace": NS},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "vas-editor",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": NS}],
-        },
-    ]
+    """May watch, patch and create cameras and groups in NS."""
+    return role_binding(NS, NS, sa, role="vas-editor", verbs=(*VIEWER_VERBS, "patch", "create"))
 
 
 @pytest.fixture(scope="module")

@@ -177,18 +177,24 @@ class JanusGateway:
     def log_path(self) -> Path:
         return self.workdir / "janus.log"
 
+    def settings(self) -> dict[str, str]:
+        """The JANUS_* values janus-image/render.py needs for this instance."""
+        return {
+            "JANUS_IP": self.ip,
+            "JANUS_HTTP_PORT": str(self.http_port),
+            "JANUS_ADMIN_PORT": str(self.admin_port),
+            "JANUS_RTP_PORT_RANGE": self.rtp_range,
+            "JANUS_STREAMING_RTP_PORT_RANGE": self.streaming_range,
+            "JANUS_ADMIN_SECRET": self.admin_secret,
+            "JANUS_STREAMING_ADMIN_KEY": self.admin_key,
+            "JANUS_API_SECRET": self.api_secret,
+        }
+
     def start(self) -> JanusGateway:
         conf = render(
             self.workdir / "conf",
             {
-                "JANUS_IP": self.ip,
-                "JANUS_HTTP_PORT": str(self.http_port),
-                "JANUS_ADMIN_PORT": str(self.admin_port),
-                "JANUS_RTP_PORT_RANGE": self.rtp_range,
-                "JANUS_STREAMING_RTP_PORT_RANGE": self.streaming_range,
-                "JANUS_ADMIN_SECRET": self.admin_secret,
-                "JANUS_STREAMING_ADMIN_KEY": self.admin_key,
-                "JANUS_API_SECRET": self.api_secret,
+                **self.settings(),
                 "JANUS_DEBUG_LEVEL": "3",
                 "JANUS_EVENT_LOOPS": "2",  # as the image does on a 2-core pod
             },
