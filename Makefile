@@ -110,19 +110,23 @@ kind-down: ## Delete the kind cluster "vas"
 	$(LOCALBIN)/kind delete cluster --name vas
 
 ##@ Benchmarks (print figures; not part of `make test`)
-CAMERAS ?= 50
+CAMERAS ?= 500 1000
 .PHONY: bench-cameras
-bench-cameras: prereqs ## N cameras applied at once -> time until all Ready (CAMERAS=50)
+bench-cameras: prereqs ## N cameras applied at once -> time until all Ready, against a bare Kopf floor (CAMERAS="500 1000")
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.cameras_ready --cameras $(CAMERAS)
 
 .PHONY: bench-operator-start
 EXISTING ?= 10000
-bench-operator-start: prereqs ## Operator started with N existing Cameras: time, RSS, writes (EXISTING=10000)
+bench-operator-start: prereqs ## Operator at rest with N Cameras: RSS, restart time and writes, live creates (EXISTING=10000)
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.operator_start --cameras $(EXISTING)
 
 .PHONY: bench-facade
-bench-facade: prereqs ## Facade list latency with 10,000 cameras; viewer page load to first frame
+bench-facade: prereqs ## Facade list latency at 10,000 and 100,000 cameras against the API server's own lists
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.facade
+
+.PHONY: bench-first-frame
+bench-first-frame: prereqs ## Viewer page load -> first moving frame in Chromium, and where the time goes
+	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.first_frame
 
 .PHONY: bench-sweep
 bench-sweep: prereqs ## DiscoveryScan sweep against nmap on 127.0.0.0/24 and /16

@@ -1,188 +1,347 @@
-"""Benchmark: the operator started with N existing Cameras (issue 14).
+"""Benchmark: the operator with N Cameras that exist (by default 10,000), and bare Kopf with
+the same N in the same run (the floor: ``bench/floor_operator.py``, VAS's Kopf settings and
+handlers that only write the status and an Event).
 
-Creates N disabled Cameras (no probe needed, so this measures the operator's wiring, not
-RTSP), then starts the real operator and reports: time until every Camera is reconciled,
-peak and resting RSS, and how many Cameras a second start (a restart) writes. A real Janus
-answers the one `list` the operator makes; the control plane is the Go-built one.
+Each side gets a fresh control plane and N Cameras created while it is stopped, then:
 
-    make bench-operator-start            # N=10000
-    .venv/bin/python -m bench.operator_start --cameras 2000
+1. first start: every Camera handled (VAS: each probed with PyAV against real RTSP servers and
+   mounted, so each ends Ready), with the time, peak RSS and writes per camera;
+2. at rest: RSS 30 s later;
+3. restart: until it is back watching (its liveness probe counts every Camera resumed and none
+   waiting), with the writes and probes it made (zero is the goal for unchanged cameras: a
+   restart must not touch etcd or the cameras), peak and resting RSS;
+4. live: ``--live`` new Cameras created at ``--rate`` a second while the N exist, each timed
+   from its create request to Ready.
 
-Anchor measured on this machine with Kopf 1.45 and a trivial handler
-(shared/reference/kopf-scale/RESULTS.md): 10,000 objects in 41 s / 492 MB with defaults,
-47 s / 187 MB with worker_limit 200 + idle_timeout 0.5; a plain restart wrote all 10,000.
+What it stands on, so it fits 2 cores: the Cameras' streams are real (GStreamer RTSP servers,
+one per 2,500 cameras, each camera its own path of a shared encoder) and every probe is real;
+the gateway is ``bench/janus_stub.py``, which answers Janus's Admin API ``create``,
+``destroy`` and ``list`` from memory and lists every mountpoint as receiving (a real Janus
+cannot hold ten thousand RTSP mountpoints here).
+
+    make bench-operator-start                 # N=10000, 500 live cameras at 50/s
+    .venv/bin/python -m bench.operator_start --cameras 2000 --live 100
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import re
+import math
 import secrets
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.media.fixtures import JanusGateway
-from tests.operator_process import OperatorProcess, operator_for
-from tests.support import Cluster, install_crds, start_cluster, stop_cluster
+from bench.common import (
+    CpuMeter,
+    FloorOperator,
+    ReadyWatch,
+    api_client,
+    camera_body,
+    control_plane_pids,
+    create_all,
+    handled,
+    percentile,
+    rss_mb,
+    with_children,
+    writes,
+    writes_per_camera,
+)
+from tests.media.fixtures import RtspCamera, stop_pid
+from tests.operator_process import OperatorProcess, environment
+from tests.support import (
+    Cluster,
+    free_port,
+    gateway_pod,
+    install_crds,
+    pool_settings,
+    start_cluster,
+    stop_cluster,
+)
 
 NS = "bench"
+PER_SERVER = 2500
 
 
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(peak, current) resident memory of a process, MB."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+@contextmanager
+def janus_stub(log: Path) -> Iterator[tuple[int, str, int]]:
+    port, secret = free_port(), secrets.token_hex(12)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.janus_stub", "--port", str(port), "--admin-secret", secret],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
-    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/admin", json={}, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield port, secret, proc.pid
+    finally:
+        stop_pid(proc)
 
 
-async def create(cluster: Cluster, token: str, n: int) -> None:
-    url = f"{cluster.server}/apis/vas.io/v1alpha1/namespaces/{NS}/cameras"
-    limit = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(
-        headers={"Authorization": f"Bearer {token}"},
-        verify=False,  # noqa: S501  (the local test CA)
-        timeout=60,
-    ) as http:
-
-        async def one(i: int) -> None:
-            body = {
-                "apiVersion": "vas.io/v1alpha1",
-                "kind": "Camera",
-                "metadata": {"name": f"cam-{i:05d}", "namespace": NS},
-                "spec": {"source": {"url": f"rtsp://192.0.2.1/{i}"}, "enabled": False},
-            }
-            async with limit:
-                (await http.post(url, json=body)).raise_for_status()
-
-        await asyncio.gather(*(one(i) for i in range(n)))
-
-
-def listing(cluster: Cluster, token: str) -> dict[str, tuple[str, str | None]]:
-    url = f"{cluster.server}/apis/vas.io/v1alpha1/namespaces/{NS}/cameras"
-    items = httpx.get(
-        url,
-        headers={"Authorization": f"Bearer {token}"},
-        verify=False,  # noqa: S501  (the local test CA)
-        timeout=120,
-    ).json()["items"]
-    return {
-        c["metadata"]["name"]: (
-            c["metadata"]["resourceVersion"],
-            (c.get("status") or {}).get("phase"),
+def rtsp_servers(
+    stack: ExitStack, cameras: int, log: Path
+) -> tuple[Callable[[int], str], list[int]]:
+    count = max(1, math.ceil(cameras / PER_SERVER))
+    servers = [
+        stack.enter_context(
+            RtspCamera(
+                mounts=[],
+                fanout=math.ceil(cameras / count),
+                size=(320, 240),
+                bitrate=128,
+                fps=15,  # only the probes pull media here: nothing relays it
+                log_path=log,
+            )
         )
-        for c in items
+        for _ in range(count)
+    ]
+    pids = [s.proc.pid for s in servers if s.proc]
+    return (lambda i: servers[i % count].url(f"/fan/{i // count}")), pids
+
+
+def versions(cluster: Cluster) -> dict[str, str]:
+    """Every Camera's resourceVersion: unchanged means nothing wrote it."""
+    out: dict[str, str] = {}
+    token: str | None = None
+    with api_client(cluster, timeout=120) as api:
+        while True:
+            params: dict[str, Any] = {"limit": 2000, **({"continue": token} if token else {})}
+            page = api.get(f"/apis/vas.io/v1alpha1/namespaces/{NS}/cameras", params=params)
+            body = page.json()
+            out |= {c["metadata"]["name"]: c["metadata"]["resourceVersion"] for c in body["items"]}
+            token = body["metadata"].get("continue")
+            if not token:
+                return out
+
+
+def rss(pids: list[int]) -> str:
+    parts = []
+    for pid in pids:
+        peak, now = rss_mb(pid)
+        parts.append(f"{now:.0f} MB (peak {peak:.0f})")
+    return " + ".join(parts)
+
+
+class Side:
+    """One operator under test: VAS, or the floor."""
+
+    def __init__(self, name: str, start: Callable[[], Any], stop: Callable[[], None]) -> None:
+        self.name, self._start, self.stop = name, start, stop
+        self.metrics_port = 0
+        self.pids: list[int] = []
+        self.metric: Callable[..., float] = lambda name, **labels: 0.0
+
+    def start(self) -> None:
+        self.metrics_port, self.pids = self._start()
+
+
+def until_back(side: Side, n: int, timeout: float = 600) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        done, waiting = handled(side.metrics_port)
+        if done >= n and waiting == 0:
+            break
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def loop_figures(side: Side) -> list[float]:
+    """What has held the operator's event loop so far (its own metrics): lag samples, those
+    late by 100 ms or less, full garbage collections and their total pause."""
+    return [
+        side.metric("vas_event_loop_lag_seconds_count"),
+        side.metric("vas_event_loop_lag_seconds_bucket", le="0.1"),
+        side.metric("vas_gc_pause_seconds_count", generation="2"),
+        side.metric("vas_gc_pause_seconds_sum", generation="2"),
+    ]
+
+
+def loop_stalls(before: list[float], after: list[float]) -> str:
+    samples, prompt, collections, paused = (a - b for a, b in zip(after, before, strict=True))
+    return (
+        f"{samples - prompt:.0f} of {samples:.0f} loop samples late by over 100 ms; "
+        f"{collections:.0f} full GCs, {paused * 1000:.0f} ms in all"
+    )
+
+
+def live_creates(
+    cluster: Cluster, n: int, rate: float, url: Callable[[int], str], offset: int
+) -> dict[str, Any]:
+    """``n`` new Cameras at ``rate`` a second, each timed from its request to Ready."""
+    with ReadyWatch(cluster, NS) as watch:
+        sent: dict[str, float] = {}
+        started = time.monotonic()
+        for i in range(n):
+            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+            body = camera_body(NS, f"live-{i:04d}", url(offset + i))
+            sent |= create_all(cluster, [body], concurrency=1)
+        watch.wait(sent, 60)
+        latency = [(watch.at[k] - sent[k]) * 1000 for k in sent if k in watch.at]
+    return {
+        "live_ready": f"{len(latency)}/{n} at {rate:g}/s",
+        "live_create_to_ready_p50_ms": round(statistics.median(latency)) if latency else None,
+        "live_create_to_ready_p99_ms": round(percentile(latency, 99)) if latency else None,
+        "live_create_to_ready_max_ms": round(max(latency)) if latency else None,
     }
 
 
-def writes(cluster: Cluster, token: str) -> dict[str, int]:
-    """Write requests the API server has served so far, by verb and resource (its metrics)."""
-    text = httpx.get(
-        f"{cluster.server}/metrics",
-        headers={"Authorization": f"Bearer {token}"},
-        verify=False,  # noqa: S501  (the local test CA)
-        timeout=60,
-    ).text
-    out: dict[str, int] = {}
-    for line in text.splitlines():
-        if not line.startswith("apiserver_request_total{"):
-            continue
-        labels = dict(
-            part.split("=", 1) for part in line[line.index("{") + 1 : line.index("}")].split(",")
-        )
-        verb = labels.get("verb", "").strip('"')
-        if verb in ("POST", "PATCH", "PUT", "DELETE"):
-            key = f"{verb} {labels.get('resource', '').strip(chr(34))}"
-            key += f"/{labels['subresource'].strip(chr(34))}" if labels.get("subresource") else ""
-            out[key] = out.get(key, 0) + int(float(line.rsplit(" ", 1)[1]))
+def measure(
+    cluster: Cluster,
+    side: Side,
+    n: int,
+    args: argparse.Namespace,
+    url: Callable[[int], str],
+    rig: dict[str, list[int]],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    started = time.monotonic()
+    create_all(cluster, [camera_body(NS, f"cam-{i:05d}", url(i)) for i in range(n)], 32)
+    out["create_s"] = round(time.monotonic() - started, 1)
+
+    cp = {k: [v] for k, v in control_plane_pids(cluster).items()} | rig
+    before = writes(cluster)
+    with ReadyWatch(cluster, NS) as watch:
+        started = time.monotonic()
+        side.start()
+        meter = CpuMeter({side.name: side.pids, **cp})
+        meter.start()
+        watch.wait([f"cam-{i:05d}" for i in range(n)], max(600, n / 5))
+        out["first_start_all_ready_s"] = round(time.monotonic() - started, 1)
+        out["first_start_ready"] = f"{len(watch.at)}/{n}"
+        meter.stop()
+    out["first_start_writes_per_camera"] = writes_per_camera(before, writes(cluster), n)
+    out["first_start_cpu_s"] = meter.summary()
+    out["first_start_probes"] = int(
+        side.metric("vas_probe_duration_seconds_count", reason="Probed")
+    )
+    time.sleep(30)
+    out["at_rest_rss"] = rss(side.pids)
+
+    rv = versions(cluster)
+    before = writes(cluster)
+    side.stop()
+    started = time.monotonic()
+    side.start()
+    meter = CpuMeter({side.name: side.pids, **cp})
+    meter.start()
+    until_back(side, n)
+    meter.stop()
+    out["restart_back_watching_s"] = round(time.monotonic() - started, 1)
+    out["restart_cpu_s"] = meter.summary()
+    out["restart_probes"] = int(side.metric("vas_probe_duration_seconds_count", reason="Probed"))
+    time.sleep(5)  # whatever it still writes after it said it is back
+    after = versions(cluster)
+    out["restart_cameras_written"] = sum(1 for k, v in rv.items() if after.get(k) != v)
+    out["restart_writes"] = writes_per_camera(before, writes(cluster), 1).replace(" 1.00", "")
+    out["restart_rss_at_back"] = rss(side.pids)
+    time.sleep(30)
+    out["restart_rss_at_rest"] = rss(side.pids)
+    before = loop_figures(side)
+    out |= live_creates(cluster, args.live, args.rate, url, n)
+    out["live_event_loop"] = loop_stalls(before, loop_figures(side))
+    out["rss_after_live"] = rss(side.pids)
     return out
 
 
-def per_camera(before: dict[str, int], after: dict[str, int], n: int) -> str:
-    keys = sorted(k for k in after if after[k] - before.get(k, 0) >= n / 10)
-    return ", ".join(f"{k} {(after[k] - before.get(k, 0)) / n:.2f}" for k in keys)
-
-
-def handled(operator: OperatorProcess) -> tuple[int, int]:
-    """(handled, waiting) from the operator's own liveness answer."""
-    body = httpx.get(f"http://127.0.0.1:{operator.liveness_port}/healthz", timeout=30).text
-    found = re.search(r"(\d+) handled, (\d+) waiting", body)
-    return (int(found.group(1)), int(found.group(2))) if found else (0, -1)
-
-
-def run(n: int, workdir: Path) -> dict[str, Any]:
-    cluster = start_cluster(workdir / "control-plane")
-    token = (cluster.state / "tokens.csv").read_text().split(",")[0]
-    janus = JanusGateway().start()
-    operator = operator_for(
-        cluster, janus, NS, workdir / "operator.log", mountpoint_key=secrets.token_hex(16)
+def vas_side(
+    cluster: Cluster, work: Path, stack: ExitStack, capacity: int, side_rig: dict[str, list[int]]
+) -> Side:
+    port, secret, pid = stack.enter_context(janus_stub(work / "stub.log"))
+    side_rig["janus stub"] = [pid]
+    gateway_pod(cluster, NS, "gw-stub-0", free_port(), port, NS)  # no HTTP API: no viewers
+    env = environment(
+        janus_admin_secret=secret,
+        janus_streaming_admin_key=secrets.token_hex(8),
+        mountpoint_key=secrets.token_hex(16),
+        gateway_max_mountpoints=str(capacity),
+        **pool_settings(NS, NS),
     )
-    try:
-        install_crds(cluster)
-        cluster.kubectl("create", "namespace", NS)
-        started = time.monotonic()
-        asyncio.run(create(cluster, token, n))
-        created_s = time.monotonic() - started
+    operator = OperatorProcess(cluster, work / "operator.log", env, NS)
 
-        written = writes(cluster, token)
-        started = time.monotonic()
+    def start() -> tuple[int, list[int]]:
         operator.start()
         assert operator.proc is not None
-        done: dict[str, tuple[str, str | None]] = {}
-        while time.monotonic() - started < 900:
-            done = listing(cluster, token)
-            if sum(1 for _, phase in done.values() if phase == "Disabled") == n:
-                break
-            time.sleep(1)
-        all_s = time.monotonic() - started
-        first_writes = per_camera(written, writes(cluster, token), n)
-        peak, _ = rss_mb(operator.proc.pid)
-        time.sleep(20)
-        _, resting = rss_mb(operator.proc.pid)
+        return operator.metrics_port, with_children(operator.proc.pid)
 
-        operator.restart()
-        restarted = time.monotonic()
-        while handled(operator)[1] != 0 or handled(operator)[0] < n:
-            if time.monotonic() - restarted > 600:
-                break
-            time.sleep(1)
-        resumed_s = time.monotonic() - restarted
-        time.sleep(5)
-        after = listing(cluster, token)
-        rewritten = sum(1 for name, rv in done.items() if after.get(name) != rv)
-        peak2, resting2 = rss_mb(operator.proc.pid)
-        return {
-            "cameras": n,
-            "create_s": round(created_s, 1),
-            "all_reconciled_s": round(all_s, 1),
-            "first_start_writes_per_camera": first_writes,
-            "peak_rss_mb": round(peak),
-            "resting_rss_mb": round(resting),
-            "restart_all_resumed_s": round(resumed_s, 1),
-            "restart_writes": rewritten,
-            "restart_peak_rss_mb": round(peak2),
-            "restart_rss_mb": round(resting2),
-        }
-    finally:
-        operator.stop()
-        janus.stop()
-        stop_cluster(cluster)
+    side = Side("operator+probe worker", start, operator.stop)
+    side.metric = operator.metric
+    stack.callback(operator.stop)
+    return side
+
+
+def floor_side(cluster: Cluster, work: Path, stack: ExitStack) -> Side:
+    floor = FloorOperator(cluster, NS, work / "floor.log")
+
+    def start() -> tuple[int, list[int]]:
+        floor.start()
+        assert floor.proc is not None
+        return floor.metrics_port, [floor.proc.pid]
+
+    stack.callback(floor.stop)
+    return Side("floor operator", start, floor.stop)
+
+
+def run(args: argparse.Namespace, floor: bool) -> dict[str, Any]:
+    n = args.cameras
+    with tempfile.TemporaryDirectory(prefix="vas-bench-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        cluster = start_cluster(work / "control-plane")
+        stack.callback(stop_cluster, cluster)
+        install_crds(cluster)
+        cluster.kubectl("create", "namespace", NS)
+        url, servers = rtsp_servers(stack, n + args.live, work / "rtsp.log")
+        rig = {"rtsp servers": servers}
+        side = (
+            floor_side(cluster, work, stack)
+            if floor
+            else vas_side(cluster, work, stack, n + args.live, rig)
+        )
+        return measure(cluster, side, n, args, url, rig)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cameras", type=int, default=10_000)
+    parser.add_argument("--live", type=int, default=500, help="new cameras while N exist")
+    parser.add_argument("--rate", type=float, default=50, help="their creates a second")
+    parser.add_argument(
+        "--sides",
+        nargs="+",
+        choices=["floor", "vas"],
+        default=["floor", "vas"],
+        help="floor: bare Kopf (the baseline); vas: the operator",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="vas-bench-") as tmp:
-        result = run(args.cameras, Path(tmp))
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
+    print(
+        f"operator_start: N={args.cameras} existing Cameras (real RTSP streams, every probe "
+        f"real; gateway: bench/janus_stub.py), then {args.live} new ones at {args.rate:g}/s",
+        flush=True,
+    )
+    sides = [("floor (bare Kopf, VAS's Kopf settings)", True), ("VAS", False)]
+    for label, floor in sides:
+        if ("floor" if floor else "vas") not in args.sides:
+            continue
+        figures = run(args, floor=floor)
+        print(f"  {label}")
+        width = max(len(k) for k in figures)
+        for key, value in figures.items():
+            print(f"    {key:<{width}}  {value}", flush=True)
 
 
 if __name__ == "__main__":

@@ -107,8 +107,9 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
             await app.state.cache.stop()
             await state.close()
             await client.aclose()
-            if api_client is None:
-                await api.close()
+            # Its connections only (they belong to this event loop); a Kube passed in can
+            # still be used afterwards, with new connections.
+            await api.close()
 
     app = FastAPI(
         title="VAS",

@@ -5,8 +5,10 @@ it by the same derivation, never by anything in the Camera's status."""
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 
+@lru_cache(maxsize=1 << 16)  # every round of the gateway watcher asks for every camera's
 def mountpoint_id(namespace: str, name: str) -> int:
     """A stable id below 2**48: unique per camera, safe as a JavaScript number in the viewer."""
     digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from vas_core.kube import Kube, KubeError
@@ -149,3 +150,54 @@ class WatchedStore(Generic[T]):
             value = None if kind == "DELETED" else self._summarize(obj)
             self._apply(str(kind), key_of(obj), value)
         return version
+
+
+class AllSynced:
+    """Set once each of several stores' ``synced`` is (the Event interface the loops use)."""
+
+    def __init__(self, events: list[asyncio.Event]) -> None:
+        self._events = events
+
+    def is_set(self) -> bool:
+        return all(e.is_set() for e in self._events)
+
+    async def wait(self) -> bool:
+        for event in self._events:
+            await event.wait()
+        return True
+
+
+class StoreGroup(Generic[T]):
+    """Several stores read as one: an operator confined to a few namespaces watches each of
+    them (RBAC may grant nothing cluster-wide) and its loops see one store. Keys carry their
+    namespace, so the stores never overlap."""
+
+    def __init__(self, stores: list[WatchedStore[T]], what: str) -> None:
+        self.stores = stores
+        self.what = what
+        self.listeners: list[Listener] = []
+        for store in stores:
+            store.listeners = self.listeners  # one list, heard by every store
+        self.synced = AllSynced([s.synced for s in stores])
+
+    @property
+    def items(self) -> Mapping[Key, T]:
+        if len(self.stores) == 1:
+            return self.stores[0].items
+        return ChainMap(*(s.items for s in self.stores))
+
+    @property
+    def last_contact(self) -> float:
+        return min(s.last_contact for s in self.stores)
+
+    def start(self) -> None:
+        for store in self.stores:
+            store.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.stores))
+
+
+def is_literal(namespace: str) -> bool:
+    """A namespace name, not a glob pattern."""
+    return not any(ch in namespace for ch in "*?[")

@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from vas_operator.memory import limit_arenas
+
+    limit_arenas()  # before any thread starts
     import kopf
 
     import vas_operator.handlers  # noqa: F401  # registers the handlers
@@ -48,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         liveness_endpoint=args.liveness,
         # Our own watches (watched.py) use the same scope; the source policy refuses the
         # liveness port like every other VAS endpoint.
-        memo=kopf.Memo(namespaces=tuple(args.namespaces or ()), liveness=args.liveness),
+        memo=kopf.Memo(
+            namespaces=tuple(args.namespaces or ()), liveness=args.liveness, verbose=args.verbose
+        ),
     )
     return 0
 

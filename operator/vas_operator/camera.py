@@ -6,6 +6,7 @@ handler turns the returned Outcome into a status patch, Events and a retry decis
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 from vas_core.gateways import GatewayPod
 from vas_core.identity import mountpoint_id, substream_id
 from vas_operator import conditions as cond
-from vas_operator.clients.janus import JanusError
+from vas_operator.clients.janus import MOUNTPOINT_EXISTS, JanusError
 from vas_operator.conditions import Observation
 from vas_operator.credentials import CredentialsError, CredentialsUnavailable
 from vas_operator.directory import GatewayDirectory
@@ -30,7 +31,8 @@ from vas_operator.mountpoints import (
     mountpoint_secret,
 )
 from vas_operator.pool import GatewayPool, PoolUnknown
-from vas_operator.probe import Credentials, ProbeError, Prober, StreamFacts
+from vas_operator.probe import Credentials, ProbeError, StreamFacts
+from vas_operator.prober import Prober
 from vas_operator.redact import redact
 from vas_operator.sourcepolicy import SourceDenied, SourcePolicy
 
@@ -115,16 +117,22 @@ def describe(facts: StreamFacts) -> str:
 async def ensure_mountpoint(
     directory: GatewayDirectory, spec: MountpointSpec, admin_key: str
 ) -> dict[str, Any] | None:
-    """Create the mountpoint unless an identical one exists (adopt it); rebuild it if its
-    configuration changed. Returns the listed mountpoint when kept, None when (re)created."""
-    existing = await directory.entry(spec.id)  # from the gateway's one shared listing
-    if existing is not None:
-        if listed_fingerprint(existing) == spec.fingerprint:
+    """Create the mountpoint; when its id exists already, keep it if it was built from this
+    very configuration (adopt it), else rebuild it. Returns the listed mountpoint when kept,
+    None when (re)created. Create first: a new camera costs one Janus call, not also a listing
+    of everything the gateway carries (10,000 mountpoints are 2.5 MB of JSON)."""
+    request = spec.create_request(admin_key)
+    try:
+        await directory.janus.create(request)
+    except JanusError as error:
+        if error.code != MOUNTPOINT_EXISTS:
+            raise
+        existing = await directory.entry(spec.id, max_age=0)  # what is there, now
+        if existing is not None and listed_fingerprint(existing) == spec.fingerprint:
             return existing
         await directory.janus.destroy(spec.id, spec.secret)
         directory.note(spec.id, None)
-    request = spec.create_request(admin_key)
-    await directory.janus.create(request)
+        await directory.janus.create(request)
     directory.note(spec.id, {"id": spec.id, "metadata": request["metadata"]})
     return None
 
@@ -134,6 +142,25 @@ async def remove_mountpoint(camera: Camera, deps: Deps) -> bool:
     restart costs no Janus call of its own: the pods' shared listings answer)."""
     await deps.pool.ready()
     return await deps.pool.remove(key_of(camera))
+
+
+async def remove_deleted(
+    camera: tuple[str, str], deps: Deps, exists: Callable[[], bool], attempts: int = 5
+) -> bool:
+    """A Camera is gone: remove its mountpoints from every pod that lists them. No finalizer
+    holds the deletion for this (an operator that is down would block every deletion, a
+    namespace's too); what a dead gateway keeps is swept by the gateway watcher once it
+    answers. Returns whether it got through."""
+    for attempt in range(attempts):
+        if exists():  # created again meanwhile: its own reconcile owns the mountpoints now
+            return True
+        try:
+            await deps.pool.ready()
+            await deps.pool.remove(camera)
+            return True
+        except JanusError:
+            await asyncio.sleep(min(2.0**attempt, 10.0))
+    return False
 
 
 def key_of(camera: Camera) -> tuple[str, str]:
@@ -515,8 +542,8 @@ async def adopt_intact(
         transport = sub.transport or camera.spec.source.transport
         sub_fingerprint = fingerprint(deps.mountpoint_key, sub.url, transport, sub_credentials)
     try:
-        listed = await directory.entry(spec.id)
-        listed_sub = await directory.entry(substream_id(namespace, name))
+        listed = await directory.entry(spec.id, deps.pool.listing_age)
+        listed_sub = await directory.entry(substream_id(namespace, name), deps.pool.listing_age)
     except JanusError:
         return False  # the full reconcile reports the gateway
     return adoptable(camera, listed, spec.fingerprint) and substream_adoptable(

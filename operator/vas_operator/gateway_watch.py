@@ -22,13 +22,14 @@ from vas_operator.clients import kube
 from vas_operator.clients.janus import JanusError
 from vas_operator.clients.live import LiveWriter
 from vas_operator.credentials import CredentialsError, CredentialsUnavailable
-from vas_operator.metrics import RECREATIONS
+from vas_operator.metrics import RECREATIONS, WATCH_ROUND_SECONDS
 from vas_operator.pool import mounted_camera
 from vas_operator.probe import ProbeError
 from vas_operator.sourcepolicy import SourceDenied
 from vas_operator.watched import RECHECK, CameraView, Watched
 
 log = logging.getLogger("vas.health")
+YIELD_EVERY = 1000  # items a round handles before it lets other tasks run
 
 
 def expected(cameras: list[CameraView]) -> list[health.Expected]:
@@ -84,7 +85,8 @@ class GatewayWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.interval)
             self.wake.clear()
-            await self.round()
+            with WATCH_ROUND_SECONDS.time():
+                await self.round()
             self.last_round = asyncio.get_running_loop().time()
 
     async def round(self) -> None:
@@ -93,7 +95,9 @@ class GatewayWatcher:
         pods = self.pool.members()
         rechecks: list[health.Recheck] = []
         on_pod: dict[str, list[CameraView]] = {}
-        for key, name in list(self.pool.assigned.items()):
+        for i, (key, name) in enumerate(list(self.pool.assigned.items())):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # thousands of cameras: let reconciles run meanwhile
             view = cameras.get(key)
             pod = pods.get(name)
             if view is None:
@@ -110,7 +114,10 @@ class GatewayWatcher:
 
         live = self.pool.live()
         listings = await asyncio.gather(*(self.listing(pod) for pod in live))
-        listed_by = {pod.name: listed for pod, listed in zip(live, listings, strict=True)}
+        listed_by = {
+            pod.name: {entry.get("id") for entry in listed or ()}
+            for pod, listed in zip(live, listings, strict=True)
+        }
         served: dict[int, str] = {}
         expected_all: list[health.Expected] = []
         for pod, listed in zip(live, listings, strict=True):
@@ -144,14 +151,16 @@ class GatewayWatcher:
         self,
         pod: GatewayPod,
         listed: list[dict[str, Any]],
-        listed_by: dict[str, list[dict[str, Any]] | None],
+        listed_by: dict[str, set[Any]],
     ) -> dict[int, str]:
         """Remove the copies on ``pod`` that no camera should have there: a camera assigned to
         another pod that lists it too (a move cut short), or a camera that is gone or disabled
         and assigned nowhere. Returns what ``pod`` rightly serves, {mountpoint id: pod}."""
         served: dict[int, str] = {}
         cameras = self.watched.cameras.items
-        for entry in listed:
+        for i, entry in enumerate(listed):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             camera = mounted_camera(entry)
             if camera is None:
                 continue
@@ -160,8 +169,7 @@ class GatewayWatcher:
                 served[entry["id"]] = pod.name
                 continue
             if home is not None:
-                there = listed_by.get(home) or []
-                stale = any(e.get("id") == entry["id"] for e in there)
+                stale = entry["id"] in listed_by.get(home, ())
                 why = f"a duplicate of the copy on {home}"
             else:
                 view = cameras.get(camera)

@@ -16,11 +16,24 @@ PROBE_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
 CAMERAS_BY_PHASE = Gauge("vas_cameras", "Cameras known to this operator, by phase.", ["phase"])
+HANDLER_RUNS = Counter(
+    "vas_camera_handler_runs_total", "Camera handler runs (create, update, resume) since start."
+)
+# Set to a function of the operator's progress record at start (lifecycle.startup).
+CAMERAS_WAITING = Gauge(
+    "vas_cameras_waiting",
+    "Cameras owed a handler run: new or changed since start, or not resumed yet.",
+)
 JANUS_SECONDS = Histogram(
     "vas_janus_request_duration_seconds",
     "Janus Admin API call latency.",
     ["request"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
+WATCH_ROUND_SECONDS = Histogram(
+    "vas_gateway_watch_round_seconds",
+    "One gateway watcher round: every pod listed and compared with its cameras.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 JANUS_ERRORS = Counter("vas_janus_errors_total", "Janus Admin API calls that failed.", ["request"])
 
@@ -66,4 +79,16 @@ SCALE_DECISIONS = Counter(
     "Changes the autoscaler made to the gateway pool, by reason (ScaleUp, Draining, ScaleDown, "
     "Undrained).",
     ["reason"],
+)
+
+LOOP_LAG_SECONDS = Histogram(
+    "vas_event_loop_lag_seconds",
+    "How late the operator's event loop ran a task that was due (sampled every 0.1 s).",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+GC_PAUSE_SECONDS = Histogram(
+    "vas_gc_pause_seconds",
+    "Garbage collection pauses, by generation.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )

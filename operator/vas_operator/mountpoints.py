@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from vas_operator.probe import Credentials
@@ -79,20 +82,23 @@ class MountpointSpec:
         return request
 
 
-def listed_meta(entry: dict[str, Any]) -> dict[str, Any]:
-    """A listed mountpoint's metadata as VAS wrote it; empty when it is not VAS's."""
+@lru_cache(maxsize=1 << 16)  # each watcher round reads every mountpoint's metadata
+def _parsed_meta(text: str) -> Mapping[str, Any]:
     try:
-        meta = json.loads(entry.get("metadata") or "{}")
-    except ValueError:
-        return {}
-    return meta if isinstance(meta, dict) else {}
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
+        return MappingProxyType({})
+    return MappingProxyType(meta if isinstance(meta, dict) else {})
+
+
+def listed_meta(entry: dict[str, Any]) -> Mapping[str, Any]:
+    """A listed mountpoint's metadata as VAS wrote it (read-only); empty when it is not
+    VAS's."""
+    text = entry.get("metadata")
+    return _parsed_meta(text) if isinstance(text, str) and len(text) <= 4096 else {}
 
 
 def listed_fingerprint(entry: dict[str, Any]) -> str | None:
     """The fingerprint a listed mountpoint was created with, if VAS created it."""
-    try:
-        meta = json.loads(entry.get("metadata") or "{}")
-    except ValueError:
-        return None
-    value = meta.get("fingerprint") if isinstance(meta, dict) else None
+    value = listed_meta(entry).get("fingerprint")
     return value if isinstance(value, str) else None

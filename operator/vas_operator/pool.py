@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import aiohttp
 
 from vas_core.gateways import GatewayPod, members
 from vas_core.identity import mountpoint_id, substream_id
@@ -75,14 +75,20 @@ class GatewayPool:
         self,
         store: WatchedStore[GatewayPod],
         admin_secret: str,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         capacity: Capacity,
         mountpoint_key: str,
         publish: Publish | None = None,
         max_age: float = 2.0,
         unready_grace: float = 15.0,
+        janus_timeout: float = 10.0,
+        listing_age: float = 30.0,
     ) -> None:
         self.store, self.capacity, self.max_age = store, capacity, max_age
+        # How old a listing may be for reads of what the operator did itself (holders of a
+        # camera, adoption): the gateway watcher refreshes every pod's listing more often.
+        self.listing_age = listing_age
+        self.janus_timeout = janus_timeout
         self.unready_grace = unready_grace
         self._unready_since: dict[str, float] = {}
         store.listeners.append(self._pod_changed)
@@ -124,7 +130,7 @@ class GatewayPool:
         """The pod's listing; a new one when the pod's address changed (a new pod)."""
         known = self._directories.get(pod.name)
         if known is None or known[0] != pod.admin_url:
-            janus = JanusAdmin(pod.admin_url, self._admin_secret, self._http)
+            janus = JanusAdmin(pod.admin_url, self._admin_secret, self._http, self.janus_timeout)
             known = (pod.admin_url, GatewayDirectory(janus, self.max_age))
             self._directories[pod.name] = known
         return known[1]
@@ -211,7 +217,7 @@ class GatewayPool:
             directory = self.directory(pod)
             try:
                 for mp_id in camera_ids(camera):
-                    if await directory.entry(mp_id) is not None:
+                    if await directory.entry(mp_id, self.listing_age) is not None:
                         out.append(pod)
                         break
             except JanusError:
@@ -240,7 +246,7 @@ class GatewayPool:
         directory = self.directory(pod)
         gone = False
         for mp_id in (sub_id,) if sub_only else (main_id, sub_id):
-            if await directory.entry(mp_id) is not None:
+            if await directory.entry(mp_id, self.listing_age) is not None:
                 gone = await self.destroy_id(pod, mp_id) or gone
         return gone
 

@@ -48,7 +48,12 @@ class OperatorSettings(PoolSettings, BaseSettings):
     )
     janus_timeout_seconds: float = Field(10.0, gt=0)
     probe_timeout_seconds: float = Field(5.0, gt=0)
-    probe_concurrency: int = Field(8, ge=1, le=256)
+    probe_concurrency: int = Field(
+        32,
+        ge=1,
+        le=256,
+        description="Probes at once: each waits ~0.1 s on the network and costs ~4 ms of CPU.",
+    )
     retry_base_seconds: float = Field(2.0, gt=0, description="First retry delay.")
     retry_max_seconds: float = Field(60.0, gt=0, description="Longest retry delay.")
     health_interval_seconds: float = Field(

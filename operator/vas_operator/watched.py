@@ -24,7 +24,7 @@ from vas_core.names import (
     CAMERAS,
     CREDENTIALS_SECRET_TYPE,
 )
-from vas_core.watch import WatchedStore
+from vas_core.watch import StoreGroup, WatchedStore, is_literal
 from vas_operator import conditions as cond
 from vas_operator.groups import CameraFacts, GroupFacts
 
@@ -109,7 +109,9 @@ def in_scope(namespaces: Sequence[str], namespace: str) -> bool:
 
 
 class Watched:
-    """The three stores, scoped to the operator's namespaces."""
+    """The three stores, scoped to the operator's namespaces: one watch per namespace when
+    they are all names (RBAC may grant the operator nothing cluster-wide, Secrets least of
+    all), else one cluster-wide watch filtered here (globs, or every namespace)."""
 
     def __init__(self, api: Kube, namespaces: Sequence[str] = ()) -> None:
         def scoped(view: Any) -> Any:
@@ -119,21 +121,26 @@ class Watched:
 
             return summarize
 
-        def ours(plural: str) -> str:
-            return custom_path(API_GROUP, API_VERSION, plural)
+        where: list[str | None] = [None]
+        if namespaces and all(is_literal(ns) for ns in namespaces):
+            where = list(dict.fromkeys(namespaces))
 
-        self.cameras: WatchedStore[CameraView] = WatchedStore(
-            api, ours(CAMERAS), scoped(camera_view), what=CAMERAS
-        )
-        self.groups: WatchedStore[GroupFacts] = WatchedStore(
-            api, ours(CAMERA_GROUPS), scoped(group_view), what=CAMERA_GROUPS
-        )
+        def group(path: Any, view: Any, what: str, **selectors: str) -> StoreGroup[Any]:
+            stores: list[WatchedStore[Any]] = [
+                WatchedStore(api, path(ns), scoped(view), what=what, **selectors) for ns in where
+            ]
+            return StoreGroup(stores, what)
+
+        def ours(plural: str) -> Any:
+            return lambda ns: custom_path(API_GROUP, API_VERSION, plural, ns)
+
+        self.cameras: StoreGroup[CameraView] = group(ours(CAMERAS), camera_view, CAMERAS)
+        self.groups: StoreGroup[GroupFacts] = group(ours(CAMERA_GROUPS), group_view, CAMERA_GROUPS)
         # A field selector on the type: other Secrets never reach this process.
-        self.secrets: WatchedStore[str] = WatchedStore(
-            api,
-            core_path("secrets"),
-            scoped(secret_view),
-            what="credentials Secrets",
+        self.secrets: StoreGroup[str] = group(
+            lambda ns: core_path("secrets", ns),
+            secret_view,
+            "credentials Secrets",
             field_selector=f"type={CREDENTIALS_SECRET_TYPE}",
         )
         self.all = (self.cameras, self.groups, self.secrets)

@@ -4,6 +4,7 @@ a real Janus and real GStreamer RTSP cameras, all on loopback."""
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -247,16 +248,52 @@ def test_disabling_removes_the_mountpoint_and_enabling_restores_it(
     wait_receiving(janus, "switch")
 
 
-def test_deleting_removes_mountpoint_and_finalizer(
+def test_deleting_removes_mountpoint_without_a_finalizer(
     kube: Cluster, camera: RtspCamera, janus: JanusGateway
 ) -> None:
+    """No finalizer holds a Camera (deleting one, or its namespace, never waits for the
+    operator), and its mountpoint goes at once all the same."""
     apply_camera(kube, "doomed", camera.url("/cam1"))
     cam = wait_for(kube, "doomed", is_ready)
-    assert "vas.io/finalizer" in cam["metadata"]["finalizers"]
+    assert not cam["metadata"].get("finalizers")
     assert mountpoint(janus, "doomed") is not None
     kube.kubectl("delete", "-n", NS, "cam", "doomed", "--timeout=30s")
     assert kube.kubectl("get", "-n", NS, "cam", "doomed", check=False).returncode != 0
-    assert mountpoint(janus, "doomed") is None
+    poll(lambda: mountpoint(janus, "doomed"), lambda m: m is None, 15, "its mountpoint removed")
+
+
+def test_a_camera_of_an_earlier_release_is_resumed_as_unchanged(
+    kube: Cluster, camera: RtspCamera, janus: JanusGateway, operator: OperatorProcess
+) -> None:
+    """Earlier releases kept Kopf's record of the last handled spec in an annotation and put a
+    finalizer on every Camera. After an upgrade such a camera is resumed, not taken for a new
+    one (that would write Kopf's record into status again), and its finalizer is removed."""
+    apply_camera(kube, "veteran", camera.url("/cam2"))
+    cam = wait_for(kube, "veteran", is_ready)
+    handled = cam["status"]["kopf"]["last-handled-configuration"]
+    operator.stop()
+    try:
+        old = {
+            "metadata": {
+                "finalizers": ["vas.io/finalizer"],
+                "annotations": {
+                    "operator.vas.io/last-handled-configuration": handled,
+                    "operator.vas.io/kopf-managed": "yes",
+                },
+            }
+        }
+        kube.kubectl("patch", "-n", NS, "cam", "veteran", "--type=merge", "-p", json.dumps(old))
+        kube.kubectl(
+            "patch", "-n", NS, "cam", "veteran", "--subresource=status", "--type=merge",
+            "-p", '{"status": {"kopf": null}}',
+        )  # fmt: skip
+    finally:
+        operator.start()
+    cam = wait_for(kube, "veteran", lambda c: not c["metadata"].get("finalizers"))
+    assert "kopf" not in cam["status"]  # resumed: nothing was handled as new
+    assert is_ready(cam)
+    assert mountpoint(janus, "veteran") is not None
+    kube.kubectl("delete", "-n", NS, "cam", "veteran", "--timeout=30s")
 
 
 def test_camera_drop_is_reported_and_recovers(kube: Cluster, janus: JanusGateway) -> None:

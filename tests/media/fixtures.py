@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
@@ -60,6 +61,9 @@ class RtspCamera:
     mounts: list[str] = field(default_factory=lambda: ["/cam1"])
     secure_mounts: list[tuple[str, str, str]] = field(default_factory=list)
     fanout: int = 0  # also /fan/0 .. /fan/N-1 from one shared encoder
+    bitrate: int | None = None  # kbit/s of each encoder (the script's default: 800)
+    size: tuple[int, int] | None = None  # width, height (the script's default: 640x480)
+    fps: int | None = None  # frames a second (the script's default: 15; a keyframe each second)
     address: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
@@ -83,14 +87,30 @@ class RtspCamera:
             args += ["--secure-mount", f"{path}:{user}:{password}"]
         if self.fanout:
             args += ["--fanout", str(self.fanout)]
+        if self.bitrate is not None:
+            args += ["--bitrate", str(self.bitrate)]
+        if self.size is not None:
+            args += ["--width", str(self.size[0]), "--height", str(self.size[1])]
+        if self.fps is not None:
+            args += ["--fps", str(self.fps)]
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        # stdout says "ready PORT" once the server plays (with fanout: once its shared media
+        # is prepared); nothing else is printed there.
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log)
         try:
-            wait_tcp(self.address, self.port)
+            self._wait_ready()
         except TimeoutError:
             self.stop()
             raise
         return self
+
+    def _wait_ready(self, timeout: float = 15.0) -> None:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else b""
+        if not line.startswith(b"ready"):
+            raise TimeoutError(f"the RTSP camera on port {self.port} did not start")
 
     def stop(self) -> None:
         stop_pid(self.proc)

@@ -28,14 +28,14 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 PATTERNS = ["smpte", "ball", "snow", "pinwheel", "spokes", "gamut"]
 
 
-def launch_line(pattern: str, width: int, height: int, fps: int) -> str:
+def launch_line(pattern: str, width: int, height: int, fps: int, bitrate: int = 800) -> str:
     # constrained-baseline plays in every browser; an IDR every fps frames keeps the first
     # frame fast; config-interval=-1 puts SPS/PPS in-band, which Janus relays as they are.
     return (
         f"( videotestsrc is-live=true pattern={pattern} ! "
         f"video/x-raw,width={width},height={height},framerate={fps}/1 ! "
         'clockoverlay time-format="%H:%M:%S" ! '
-        f"x264enc tune=zerolatency speed-preset=ultrafast bitrate=800 key-int-max={fps} ! "
+        f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={bitrate} key-int-max={fps} ! "
         "video/x-h264,profile=constrained-baseline ! "
         "rtph264pay name=pay0 pt=96 config-interval=-1 )"
     )
@@ -59,6 +59,7 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--fps", type=int, default=15)
+    ap.add_argument("--bitrate", type=int, default=800, help="kbit/s of every encoder")
     ap.add_argument(
         "--mount",
         action="append",
@@ -99,7 +100,9 @@ def main() -> int:
     def factory(index: int, size: tuple[int, int] | None = None) -> GstRtspServer.RTSPMediaFactory:
         width, height = size or (args.width, args.height)
         f = GstRtspServer.RTSPMediaFactory()
-        f.set_launch(launch_line(PATTERNS[index % len(PATTERNS)], width, height, args.fps))
+        f.set_launch(
+            launch_line(PATTERNS[index % len(PATTERNS)], width, height, args.fps, args.bitrate)
+        )
         # One pipeline per client. With shared media, GStreamer 1.22's RTSP server aborts
         # (rtsp-media.c gst_rtsp_media_get_rates: assertion failed) when two clients set up
         # while the media is still prerolling, as a probe plus a Janus mount do.
@@ -127,7 +130,7 @@ def main() -> int:
         # One media for every /fan/i path: gst-rtsp-server keys shared media by URL, so a
         # constant key makes all of them share one encoder (benchmarks with many cameras).
         fan = SharedKeyFactory()
-        fan.set_launch(launch_line("ball", args.width, args.height, args.fps))
+        fan.set_launch(launch_line("ball", args.width, args.height, args.fps, args.bitrate))
         fan.set_shared(True)
         allow(fan, "anonymous", construct=True)
         for i in range(args.fanout):
@@ -139,7 +142,26 @@ def main() -> int:
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, loop.quit)
-    print(f"ready {server.get_bound_port()}", flush=True)
+    port = server.get_bound_port()
+    if args.fanout:
+        # The shared media is prepared by its first client; GStreamer 1.22 aborts
+        # (gst_rtsp_media_get_rates) when clients set up while it is still prerolling, so a
+        # client of our own prepares it, keeps it prepared, and "ready" waits for its first
+        # buffer: a burst of clients then only ever joins a playing media.
+        keeper = Gst.parse_launch(
+            f"rtspsrc location=rtsp://{args.address}:{port}/fan/0 protocols=tcp latency=0 "
+            "! fakesink name=sink signal-handoffs=true"
+        )
+
+        def first_buffer(*_: object) -> None:
+            if not getattr(first_buffer, "done", False):
+                first_buffer.done = True  # type: ignore[attr-defined]
+                GLib.idle_add(lambda: print(f"ready {port}", flush=True) and False)
+
+        keeper.get_by_name("sink").connect("handoff", first_buffer)
+        keeper.set_state(Gst.State.PLAYING)
+    else:
+        print(f"ready {port}", flush=True)
     loop.run()
     return 0
 

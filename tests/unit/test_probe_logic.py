@@ -18,7 +18,8 @@ from vas_operator.mountpoints import (
     mountpoint_secret,
 )
 from vas_operator.pool import mounted_camera, mounted_stream
-from vas_operator.probe import Credentials, Prober, classify, with_credentials
+from vas_operator.probe import Credentials, classify, with_credentials
+from vas_operator.prober import Prober
 from vas_operator.redact import redact
 
 PASSWORD = "p@ss:w/rd!"  # noqa: S105  (a test value, checked to never leak)
@@ -155,7 +156,7 @@ def test_thumbnail_is_a_whole_picture() -> None:
                 for _ in range(3)
             ]
         finally:
-            prober.close()
+            await prober.close()
 
     with RtspCamera(mounts=["/cam1"]) as camera:
         jpegs = asyncio.run(thumbnails(camera.url("/cam1")))

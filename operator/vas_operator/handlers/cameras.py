@@ -1,6 +1,8 @@
 """Camera handlers: validate the body into a model, call camera.reconcile, and turn the
 Outcome into a status patch, an Event and a retry decision. The loops that re-trigger cameras
-(gateway watcher, Secret watch) live outside Kopf and hold no Kopf worker."""
+(gateway watcher, Secret watch) live outside Kopf and hold no Kopf worker, and so does the
+removal of a deleted Camera's mountpoints (``lifecycle.track_deletions``): Cameras carry no
+finalizer."""
 
 from __future__ import annotations
 
@@ -13,18 +15,22 @@ from pydantic import ValidationError
 from vas_core.names import API_GROUP, API_VERSION, CAMERAS
 from vas_operator import camera as camera_logic
 from vas_operator import conditions as cond
-from vas_operator.clients.janus import JanusError
-from vas_operator.metrics import RECONCILES
+from vas_operator.metrics import HANDLER_RUNS, RECONCILES
 from vas_operator.models import Camera
 
 CAMERA_RESOURCE = (API_GROUP, API_VERSION, CAMERAS)
 
 
+# What the reconcile reads of metadata; managedFields alone are half of a Camera's bytes.
+METADATA = ("name", "namespace", "uid", "generation", "labels", "annotations")
+
+
 def parse_camera(body: kopf.Body) -> Camera:
+    meta = body.get("metadata") or {}
+    raw = {k: body[k] for k in ("apiVersion", "kind", "spec", "status") if k in body}
+    raw["metadata"] = {k: meta[k] for k in METADATA if k in meta}
     try:
-        return Camera.model_validate(
-            {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status") if k in body}
-        )
+        return Camera.model_validate(raw)
     except ValidationError as error:
         raise kopf.PermanentError(f"invalid Camera: {error.errors()[0]['msg']}") from None
 
@@ -62,6 +68,7 @@ async def reconcile_camera(
         outcome = await camera_logic.reconcile(camera, memo.deps, resuming=reason == "resume")
     finally:
         memo.progress.done((namespace or "", name or ""), asyncio.get_running_loop().time())
+        HANDLER_RUNS.inc()
     old = dict(body.get("status") or {})
     if outcome.status is not None:
         if camera_logic.status_changed(old, outcome.status):
@@ -79,23 +86,3 @@ async def reconcile_camera(
         RECONCILES.labels("failed").inc()
         raise kopf.PermanentError(f"{outcome.reason}: {outcome.message}")
     RECONCILES.labels("disabled" if not camera.spec.enabled else "ready").inc()
-
-
-@kopf.on.delete(*CAMERA_RESOURCE)
-async def camera_deleted(
-    body: kopf.Body, memo: kopf.Memo, retry: int, logger: kopf.Logger, **_: Any
-) -> None:
-    camera = parse_camera(body)
-    key = (camera.metadata.namespace or "", camera.metadata.name or "")
-    memo.progress.done(key, asyncio.get_running_loop().time())  # deletion is progress too
-    try:
-        await camera_logic.remove_mountpoint(camera, memo.deps)
-    except JanusError as error:
-        if retry < 5:
-            raise kopf.TemporaryError(
-                f"removing the mountpoint: {error}", delay=memo.cfg.retry_delay(retry)
-            ) from None
-        # A gateway that stays away loses its mountpoints anyway (they are not permanent);
-        # holding the finalizer forever would only block the deletion.
-        logger.warning(f"gave up removing the mountpoint: {error}")
-    memo.phases.set(f"{camera.metadata.namespace}/{camera.metadata.name}", None)

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import kopf
 from prometheus_client import start_http_server
 
 from vas_core.gateways import GatewayPod, pool_store
 from vas_core.kube import api_client
-from vas_core.names import API_GROUP
 from vas_core.watch import WatchedStore
 from vas_operator import camera as camera_logic
 from vas_operator.clients.live import LiveWriter
@@ -23,39 +21,24 @@ from vas_operator.credentials import read_credentials
 from vas_operator.gateway_watch import GatewayWatcher
 from vas_operator.group_sync import GroupSyncer
 from vas_operator.handlers.scans import Schedule
-from vas_operator.metrics import PhaseTracker
+from vas_operator.kopf_settings import api_session, configure_kopf
+from vas_operator.memory import time_collections, trim_after_bursts, watch_loop_lag
+from vas_operator.metrics import (
+    CAMERAS_WAITING,
+    GC_PAUSE_SECONDS,
+    LOOP_LAG_SECONDS,
+    PhaseTracker,
+)
 from vas_operator.placement import Capacity
 from vas_operator.pool import GatewayPool
-from vas_operator.probe import Credentials, Prober
+from vas_operator.probe import Credentials
+from vas_operator.prober import Prober
 from vas_operator.progress import Progress
 from vas_operator.scaler import PoolScaler
 from vas_operator.secret_watch import SecretWatch
 from vas_operator.settings import OperatorSettings
 from vas_operator.sourcepolicy import SourcePolicy
 from vas_operator.watched import CameraView, Watched
-
-KOPF_PREFIX = f"operator.{API_GROUP}"
-
-
-def configure_kopf(settings: kopf.OperatorSettings) -> None:
-    settings.persistence.finalizer = f"{API_GROUP}/finalizer"
-    # Kopf ignores annotations under its own storage prefix when diffing; keeping its state
-    # under operator.vas.io lets the vas.io/credentials-revision stamp count as a change.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
-    )
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    # Bounded workers with a short idle timeout cap memory when thousands of cameras arrive
-    # at once (shared/reference/kopf-scale). Safe only because no Kopf index is declared:
-    # with indexes, every worker waits for all objects to be indexed, and the objects beyond
-    # the limit never get a worker (watched.py).
-    settings.queueing.worker_limit = 200
-    settings.queueing.idle_timeout = 0.5
-    settings.posting.level = logging.WARNING
-    # One line per HTTP request (Janus, the API server) is noise at thousands of cameras.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def source_policy(cfg: OperatorSettings, api_host: str, liveness: str) -> SourcePolicy:
@@ -91,15 +74,38 @@ def track_work(progress: Progress, loop: asyncio.AbstractEventLoop) -> Any:
     return listener
 
 
+def track_deletions(deps: camera_logic.Deps, watched: Watched, phases: PhaseTracker) -> Any:
+    """A camera store listener: a deleted Camera's mountpoints are removed at once."""
+    tasks: set[asyncio.Task[bool]] = set()
+
+    def listener(kind: str, key: Any, old: CameraView | None, new: CameraView | None) -> None:
+        if new is not None:
+            return
+        phases.set(f"{key[0]}/{key[1]}", None)
+        task = asyncio.create_task(
+            camera_logic.remove_deleted(key, deps, lambda: key in watched.cameras.items)
+        )
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return listener
+
+
+@kopf.on.login()
+async def login(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.AiohttpSession | None:
+    return await api_session(settings, **kwargs)
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     cfg = OperatorSettings()  # values come from the environment
-    configure_kopf(settings)
+    configure_kopf(settings, verbose=memo.get("verbose", False))
     loop = asyncio.get_running_loop()
     memo.cfg = cfg
     memo.api = api = api_client()
-    memo.http = httpx.AsyncClient(timeout=cfg.janus_timeout_seconds)
+    memo.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     memo.prober = Prober(cfg.probe_concurrency, cfg.probe_timeout_seconds)
+    await memo.prober.start()
     memo.phases = PhaseTracker()
     memo.live = LiveWriter(cfg.redis_url) if cfg.redis_url else None
     memo.source_policy = source_policy(cfg, api.server, memo.liveness)
@@ -114,6 +120,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         cfg.mountpoint_key.get_secret_value(),
         publish=memo.live.place if memo.live is not None else None,
         unready_grace=cfg.gateway_unready_grace_seconds,
+        janus_timeout=cfg.janus_timeout_seconds,
+        listing_age=cfg.health_interval_seconds * 3,
     )
 
     async def credentials(namespace: str, name: str) -> Credentials:
@@ -133,7 +141,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.scans = Schedule()  # shared: resource handlers get a shallow copy of memo
     memo.watched = watched = Watched(api, memo.namespaces or ())
     memo.progress = progress = Progress(cfg.stall_seconds, started=loop.time())
+    CAMERAS_WAITING.set_function(lambda: len(progress.waiting))
+    time_collections(lambda gen, pause: GC_PAUSE_SECONDS.labels(str(gen)).observe(pause))
     watched.cameras.listeners.append(track_work(progress, loop))
+    watched.cameras.listeners.append(track_deletions(memo.deps, watched, memo.phases))
     watcher = GatewayWatcher(
         api,
         memo.deps,
@@ -148,6 +159,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         "secret watch": asyncio.create_task(SecretWatch(api, watched).run()),
         "resume tracker": asyncio.create_task(expect_resumes(watched, progress)),
         "pool adoption": asyncio.create_task(start_pool(pool, gateways_listener)),
+        "memory trimmer": asyncio.create_task(trim_after_bursts(lambda: progress.done_total)),
+        "loop lag": asyncio.create_task(watch_loop_lag(LOOP_LAG_SECONDS.observe)),
     }
     if cfg.gateway_statefulset:
         scaler = PoolScaler(api, pool, watched, cfg, memo.live, watcher.wake)
@@ -208,6 +221,6 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.pool.store.stop()
     if memo.live is not None:
         await memo.live.close()
-    memo.prober.close()
-    await memo.http.aclose()
+    await memo.prober.close()
+    await memo.http.close()
     await memo.api.close()

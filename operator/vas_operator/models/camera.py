@@ -13,11 +13,13 @@ from vas_operator.models.common import (
     ApiModel,
     Condition,
     CredentialsSecretReference,
+    KopfState,
     PrinterColumn,
     Resource,
     StatusModel,
     condition_column,
     conditions_field,
+    kopf_field,
 )
 
 CameraPhase = Literal["Pending", "Ready", "Degraded", "Failed", "Disabled"]
@@ -172,6 +174,7 @@ class CameraStatus(StatusModel):
         default=None, description="Facts from the last probe of spec.substream."
     )
     gateway: GatewayPlacement | None = Field(default=None, description="Current placement.")
+    kopf: KopfState | None = kopf_field()
 
 
 class Camera(Resource):

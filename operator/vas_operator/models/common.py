@@ -113,6 +113,43 @@ def conditions_field(description: str) -> Any:
     )
 
 
+class KopfProgress(StatusModel):
+    """One handler's retry state, as Kopf writes it."""
+
+    started: str | None = Field(default=None, max_length=64)
+    stopped: str | None = Field(default=None, max_length=64)
+    delayed: str | None = Field(default=None, max_length=64)
+    purpose: str | None = Field(default=None, max_length=64)
+    retries: int | None = Field(default=None, ge=0)
+    success: bool | None = None
+    failure: bool | None = None
+    message: str | None = Field(default=None, max_length=65536)
+    subrefs: list[str] | None = Field(default=None, max_length=64)
+
+
+class KopfState(StatusModel):
+    """Kopf's bookkeeping (the framework the operator runs on): the configuration it last
+    handled and each handler's retries. In status rather than in annotations, so that handling
+    a change is one status write, not a status write and an object write. Not for clients."""
+
+    last_handled_configuration: str | None = Field(
+        default=None,
+        alias="last-handled-configuration",
+        max_length=262144,
+        description="The spec, labels and annotations last handled, as JSON.",
+    )
+    progress: dict[str, KopfProgress] | None = Field(
+        default=None, max_length=16, description="Retry state per handler."
+    )
+    dummy: str | None = Field(
+        default=None, max_length=64, description="Touched to wake a sleeping handler."
+    )
+
+
+def kopf_field() -> Any:
+    return Field(default=None, description="Kopf's own bookkeeping; not for clients.")
+
+
 class ObjectMeta(BaseModel):
     """The part of metadata the operator reads; the API server owns the rest."""
 

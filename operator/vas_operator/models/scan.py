@@ -13,11 +13,13 @@ from vas_operator.models.common import (
     AGE_COLUMN,
     ApiModel,
     Condition,
+    KopfState,
     PrinterColumn,
     Resource,
     SecretReference,
     StatusModel,
     conditions_field,
+    kopf_field,
 )
 
 ScanPhase = Literal["Pending", "Running", "Completed", "Failed", "Suspended"]
@@ -197,6 +199,7 @@ class DiscoveryScanStatus(StatusModel):
         description="Confirmed streams, the first 1024 by address, port and path.",
     )
     conditions: list[Condition] = conditions_field("Ready, Allowed and Credentials.")
+    kopf: KopfState | None = kopf_field()
 
 
 class DiscoveryScan(Resource):
