@@ -30,7 +30,7 @@ async def login(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.AiohttpS
 
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    configure_kopf(settings)
+    configure_kopf(settings, os.environ.get("FLOOR_KEY", "floor").encode())
     start_http_server(int(os.environ["FLOOR_METRICS_PORT"]), addr="127.0.0.1")
 
 

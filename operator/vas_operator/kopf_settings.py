@@ -3,8 +3,13 @@ runs with exactly the same settings."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
-from typing import Any
+import secrets
+from collections.abc import Mapping
+from typing import Any, cast
 
 import aiohttp
 import kopf
@@ -15,25 +20,119 @@ KOPF_PREFIX = f"operator.{API_GROUP}"  # where releases before 0.2 kept Kopf's s
 FINALIZER = f"{API_GROUP}/finalizer"  # releases before 0.2 put it on every Camera
 
 
-class StatusDiffBase(kopf.StatusDiffBaseStorage):
-    """The last handled configuration in ``status.kopf``, read from the annotation that
-    earlier releases wrote when status has none: an upgraded operator resumes its existing
-    Cameras as unchanged (no probe, no write) instead of taking each for a new one.
+# Annotations whose change makes Kopf handle a Camera without a new generation.
+TRIGGERS = (f"{API_GROUP}/recheck", f"{API_GROUP}/credentials-revision")
+
+
+class Seal:
+    """An HMAC over Kopf's state and what it belongs to.
+
+    Kopf keeps its state in ``status.kopf``, and whoever may write ``cameras/status`` may write
+    that too. Unsealed, a forged diffbase could say a spec was handled when it was not, and a
+    forged progress record could say a handler succeeded or must wait until 2099: the camera
+    would never be handled, and the liveness probe, which counts that work as owed, would
+    restart the operator for every tenant. Sealed, forged or copied state fails the check and
+    reads as absent, and absent state only ever makes Kopf handle the camera."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = hashlib.sha256(b"vas kopf state\x00" + key).digest()
+        # Progress is sealed for this process only: a record replayed from before a restart
+        # reads as absent (its handler starts afresh, as after any restart).
+        self._nonce = secrets.token_hex(16)
+
+    def _mac(self, *parts: str) -> str:
+        return hmac.new(self._key, "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _uid(body: Mapping[str, Any]) -> str:
+        return str(body.get("metadata", {}).get("uid", ""))
+
+    def configuration(self, body: Mapping[str, Any], encoded: str) -> str:
+        return self._mac("diffbase", self._uid(body), encoded)
+
+    def progress(self, body: Mapping[str, Any], key: str, record: Mapping[str, Any]) -> str:
+        """Bound to the generation and the triggering annotations too, so a record cannot be
+        replayed onto a later change of the same camera."""
+        meta = body.get("metadata", {})
+        annotations = meta.get("annotations") or {}
+        return self._mac(
+            "progress",
+            self._nonce,
+            self._uid(body),
+            str(meta.get("generation", "")),
+            *(str(annotations.get(name, "")) for name in TRIGGERS),
+            key,
+            # what the API server keeps: Kopf's None fields are dropped on the way
+            json.dumps(
+                {k: v for k, v in record.items() if k != SEAL and v is not None}, sort_keys=True
+            ),
+        )
+
+
+SEAL = "seal"
+
+
+def _matches(given: object, wanted: str) -> bool:
+    return isinstance(given, str) and hmac.compare_digest(given, wanted)
+
+
+class SealedDiffBase(kopf.StatusDiffBaseStorage):
+    """The last handled configuration in ``status.kopf`` with its seal beside it, read from
+    the annotation that earlier releases wrote when status has none: an upgraded operator
+    resumes its existing Cameras as unchanged (no probe, no write) instead of taking each
+    for a new one.
 
     In status, handling a Camera is one write (status) instead of two (an annotation on the
     object, then status): the API server spends ~5 ms of CPU per write here, its largest cost
-    per camera. Status is writable by whoever may write ``cameras/status``; what Kopf keeps
-    there only decides whether the operator looks at that same camera again, as annotations
-    (writable by whoever may write the camera) did before."""
+    per camera."""
 
-    def __init__(self) -> None:
+    def __init__(self, seal: Seal) -> None:
         super().__init__(name="kopf")
+        self._seal = seal
+        self._seal_field = ("status", "kopf", "configurationSeal")
         self._legacy = kopf.AnnotationsDiffBaseStorage(
             prefix=KOPF_PREFIX, key="last-handled-configuration"
         )
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return super().fetch(body=body) or self._legacy.fetch(body=body)
+        status = body.get("status") or {}
+        kopf_status = status.get("kopf") if isinstance(status, Mapping) else None
+        if (
+            not isinstance(kopf_status, Mapping)
+            or kopf_status.get("last-handled-configuration") is None
+        ):
+            return self._legacy.fetch(body=body)
+        encoded = kopf_status["last-handled-configuration"]
+        wanted = self._seal.configuration(body, str(encoded))
+        if not _matches(kopf_status.get("configurationSeal"), wanted):
+            return None  # forged or damaged: handled as a new camera
+        return super().fetch(body=body)
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        super().store(body=body, patch=patch, essence=essence)
+        encoded = patch["status"]["kopf"]["last-handled-configuration"]
+        patch["status"]["kopf"]["configurationSeal"] = self._seal.configuration(body, encoded)
+
+
+class SealedProgress(kopf.StatusProgressStorage):
+    """Kopf's per-handler retry state in ``status.kopf.progress``, each record sealed; a record
+    whose seal does not match reads as none, so its handler runs now."""
+
+    def __init__(self, seal: Seal) -> None:
+        super().__init__(name="kopf")
+        self._seal = seal
+
+    def fetch(self, *, key: Any, body: kopf.Body) -> Any:
+        record = super().fetch(key=key, body=body)
+        if not isinstance(record, Mapping):
+            return None
+        if not _matches(record.get(SEAL), self._seal.progress(body, str(key), record)):
+            return None
+        return {k: v for k, v in record.items() if k != SEAL}
+
+    def store(self, *, key: Any, record: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        sealed = {**record, SEAL: self._seal.progress(body, str(key), record)}
+        super().store(key=key, record=cast(Any, sealed), body=body, patch=patch)
 
 
 # Kopf's own connection pool to the API server has no limit: a burst of cameras on 200
@@ -64,12 +163,14 @@ async def api_session(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.Ai
     )
 
 
-def configure_kopf(settings: kopf.OperatorSettings, verbose: bool = False) -> None:
+def configure_kopf(settings: kopf.OperatorSettings, key: bytes, verbose: bool = False) -> None:
+    """``key`` seals Kopf's state in status (``Seal``)."""
     # No Camera handler needs a finalizer (deletions are seen by the operator's own watch and
     # swept from the gateways); naming it lets Kopf remove it from Cameras of older releases.
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.StatusProgressStorage(name="kopf")
-    settings.persistence.diffbase_storage = StatusDiffBase()
+    seal = Seal(key)
+    settings.persistence.progress_storage = SealedProgress(seal)
+    settings.persistence.diffbase_storage = SealedDiffBase(seal)
     # The first listing in pages: 10,000 Cameras in one answer were ~30 MB of JSON and ten
     # times that parsed, all at once.
     settings.watching.chunk_size = 500

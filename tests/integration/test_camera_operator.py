@@ -296,6 +296,44 @@ def test_a_camera_of_an_earlier_release_is_resumed_as_unchanged(
     kube.kubectl("delete", "-n", NS, "cam", "veteran", "--timeout=30s")
 
 
+def test_forged_kopf_state_in_status_does_not_stop_a_change_being_handled(
+    kube: Cluster, camera: RtspCamera, janus: JanusGateway
+) -> None:
+    """Whoever may write cameras/status may write Kopf's record there: one saying the next
+    spec was handled already, and a handler record saying it succeeded and is to wait until
+    2099. Neither is sealed by the operator, so the change is handled all the same."""
+    apply_camera(kube, "forged", camera.url("/cam1"))
+    cam = wait_for(kube, "forged", is_ready)
+    future = {
+        "spec": {**cam["spec"], "source": {**cam["spec"]["source"], "url": camera.url("/cam2")}}
+    }
+    forged = {
+        "status": {
+            "kopf": {
+                "last-handled-configuration": json.dumps(future, separators=(",", ":")),
+                "configurationSeal": "0" * 64,
+                "progress": {
+                    "reconcile_camera": {
+                        "success": True,
+                        "delayed": "2099-01-01T00:00:00.000000",
+                        "seal": "0" * 64,
+                    }
+                },
+            }
+        }
+    }
+    kube.kubectl(
+        "patch", "-n", NS, "cam", "forged", "--subresource=status", "--type=merge",
+        "-p", json.dumps(forged),
+    )  # fmt: skip
+    apply_camera(kube, "forged", camera.url("/cam2"))
+    cam = wait_for(
+        kube, "forged", lambda c: is_ready(c) and c["status"].get("observedGeneration") == 2
+    )
+    assert wait_receiving(janus, "forged")["url"] == camera.url("/cam2")
+    kube.kubectl("delete", "-n", NS, "cam", "forged", "--timeout=30s")
+
+
 def test_camera_drop_is_reported_and_recovers(kube: Cluster, janus: JanusGateway) -> None:
     flaky = RtspCamera(mounts=["/flaky"]).start()
     try:

@@ -10,32 +10,92 @@ import json
 import kopf
 
 from vas_core.watch import StoreGroup, WatchedStore, is_literal
-from vas_operator.kopf_settings import KOPF_PREFIX, StatusDiffBase
+from vas_operator.kopf_settings import KOPF_PREFIX, Seal, SealedDiffBase, SealedProgress
 from vas_operator.memory import LIBC, rss_bytes, trim
 
 SPEC = {"source": {"url": "rtsp://192.0.2.1/s"}}
 
 
-def body(status: dict[str, object] | None = None, annotations: dict[str, str] | None = None):
+def body(
+    status: dict[str, object] | None = None,
+    annotations: dict[str, str] | None = None,
+    uid: str = "u-1",
+    generation: int = 1,
+):
     raw = {
         "apiVersion": "vas.io/v1alpha1",
         "kind": "Camera",
-        "metadata": {"name": "c", "namespace": "n", "annotations": annotations or {}},
+        "metadata": {
+            "name": "c",
+            "namespace": "n",
+            "uid": uid,
+            "generation": generation,
+            "annotations": annotations or {},
+        },
         "spec": SPEC,
         "status": status or {},
     }
     return kopf.Body(raw)  # type: ignore[arg-type]
 
 
+def stored(storage: SealedDiffBase, essence: dict[str, object]) -> dict[str, object]:
+    """What ``storage`` writes to status for ``essence``, as the API server would keep it."""
+    patch = kopf.Patch()
+    storage.store(body=body(), patch=patch, essence=essence)  # type: ignore[arg-type]
+    return dict(patch["status"])
+
+
 def test_kopf_record_is_read_from_status_then_from_an_earlier_releases_annotation() -> None:
-    storage = StatusDiffBase()
+    storage = SealedDiffBase(Seal(b"key"))
     mine = {"spec": SPEC}
     older = {"spec": {"source": {"url": "rtsp://192.0.2.9/old"}}}
-    in_status = {"kopf": {"last-handled-configuration": json.dumps(mine)}}
+    in_status = stored(storage, mine)
     legacy = {f"{KOPF_PREFIX}/last-handled-configuration": json.dumps(older)}
     assert storage.fetch(body=body(in_status, legacy)) == mine  # status wins
     assert storage.fetch(body=body(None, legacy)) == older  # an upgrade: still found
     assert storage.fetch(body=body()) is None  # really new
+    # the same record after a restart (a new Seal with the same key) still reads
+    assert SealedDiffBase(Seal(b"key")).fetch(body=body(in_status)) == mine
+
+
+def test_a_forged_or_copied_kopf_record_reads_as_none() -> None:
+    """Tenants may write status: what they put there only ever makes Kopf handle the camera."""
+    storage = SealedDiffBase(Seal(b"key"))
+    forged = {"kopf": {"last-handled-configuration": json.dumps({"spec": SPEC})}}
+    assert storage.fetch(body=body(forged)) is None
+    wrong = {"kopf": {**forged["kopf"], "configurationSeal": "0" * 64}}
+    assert storage.fetch(body=body(wrong)) is None
+    sealed = stored(storage, {"spec": SPEC})
+    assert storage.fetch(body=body(sealed, uid="u-2")) is None  # copied onto another camera
+    assert SealedDiffBase(Seal(b"other")).fetch(body=body(sealed)) is None
+    edited = {"kopf": {**sealed["kopf"], "last-handled-configuration": '{"spec":{}}'}}  # type: ignore[dict-item]
+    assert storage.fetch(body=body(edited)) is None
+
+
+def test_kopf_progress_is_sealed_per_change_and_per_process() -> None:
+    seal = Seal(b"key")
+    storage = SealedProgress(seal)
+    record = {"started": "2026-12-03T07:00:00.000000", "retries": 2, "delayed": "x"}
+    patch = kopf.Patch()
+    written = {**record, "stopped": None, "message": None}  # Kopf writes Nones ...
+    storage.store(key="camera", record=written, body=body(), patch=patch)  # type: ignore[arg-type]
+    status = json.loads(json.dumps(dict(patch["status"])))
+    for field in ("stopped", "message"):  # ... which the API server drops
+        del status["kopf"]["progress"]["camera"][field]
+    assert storage.fetch(key="camera", body=body(status)) == record
+    assert storage.fetch(key="other", body=body(status)) is None  # another handler's record
+    assert storage.fetch(key="camera", body=body(status, generation=2)) is None  # a new spec
+    rechecked = {"vas.io/recheck": "again"}
+    assert storage.fetch(key="camera", body=body(status, rechecked)) is None  # a re-check
+    assert SealedProgress(Seal(b"key")).fetch(key="camera", body=body(status)) is None  # restart
+    forged = {"kopf": {"progress": {"camera": {**record, "success": True}}}}
+    assert storage.fetch(key="camera", body=body(forged)) is None
+    tampered = {
+        "kopf": {
+            "progress": {"camera": {**status["kopf"]["progress"]["camera"], "delayed": "2099"}}
+        }
+    }  # type: ignore[index]
+    assert storage.fetch(key="camera", body=body(tampered)) is None
 
 
 def test_kopf_record_leaves_out_its_own_and_the_earlier_storage() -> None:
@@ -46,7 +106,7 @@ def test_kopf_record_leaves_out_its_own_and_the_earlier_storage() -> None:
         f"{KOPF_PREFIX}/kopf-managed": "yes",
         "vas.io/recheck": "now",
     }
-    essence = StatusDiffBase().build(body=body({"phase": "Ready"}, legacy))
+    essence = SealedDiffBase(Seal(b"key")).build(body=body({"phase": "Ready"}, legacy))
     assert essence["spec"] == SPEC  # type: ignore[typeddict-item]
     assert essence["metadata"]["annotations"] == {"vas.io/recheck": "now"}  # type: ignore[typeddict-item]
     assert "status" not in essence

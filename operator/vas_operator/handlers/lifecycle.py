@@ -99,7 +99,11 @@ async def login(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.AiohttpS
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     cfg = OperatorSettings()  # values come from the environment
-    configure_kopf(settings, verbose=memo.get("verbose", False))
+    # The mountpoint key is stable across restarts and secret from tenants: it seals Kopf's
+    # state in status, so a restart still finds every camera's configuration as handled.
+    configure_kopf(
+        settings, cfg.mountpoint_key.get_secret_value().encode(), memo.get("verbose", False)
+    )
     loop = asyncio.get_running_loop()
     memo.cfg = cfg
     memo.api = api = api_client()

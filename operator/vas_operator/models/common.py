@@ -125,6 +125,9 @@ class KopfProgress(StatusModel):
     failure: bool | None = None
     message: str | None = Field(default=None, max_length=65536)
     subrefs: list[str] | None = Field(default=None, max_length=64)
+    seal: str | None = Field(
+        default=None, max_length=64, description="The operator's HMAC over this record."
+    )
 
 
 class KopfState(StatusModel):
@@ -137,6 +140,12 @@ class KopfState(StatusModel):
         alias="last-handled-configuration",
         max_length=262144,
         description="The spec, labels and annotations last handled, as JSON.",
+    )
+    configuration_seal: str | None = Field(
+        default=None,
+        alias="configurationSeal",
+        max_length=64,
+        description="The operator's HMAC over the last handled configuration.",
     )
     progress: dict[str, KopfProgress] | None = Field(
         default=None, max_length=16, description="Retry state per handler."
