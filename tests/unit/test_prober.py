@@ -95,3 +95,39 @@ async def test_the_worker_holds_none_of_the_operators_settings(camera: RtspCamer
     finally:
         del os.environ["VAS_JANUS_ADMIN_SECRET"]
         await prober.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_worker_that_served_a_burst_is_replaced_once_idle(camera: RtspCamera) -> None:
+    """The fresh worker is up before the old one goes, and probes go on working."""
+    prober = Prober(concurrency=2, timeout=3, recycle_after=3, recycle_idle=0.4)
+    try:
+        await prober.start()
+        first = prober.worker_pid
+        for _ in range(3):
+            await prober.probe(camera.url("/cam1"), "tcp", None)
+        for _ in range(40):
+            if prober.worker_pid != first:
+                break
+            await asyncio.sleep(0.1)
+        assert prober.worker_pid not in (None, first)
+        assert first is not None
+        for _ in range(40):  # the old one exits on its own once its stdin is closed
+            if not alive(first):
+                break
+            await asyncio.sleep(0.1)
+        assert not alive(first)
+        facts = await prober.probe(camera.url("/cam1"), "tcp", None)
+        assert facts.codec == "h264"
+        again = prober.worker_pid
+        await asyncio.sleep(1.0)  # below recycle_after since: kept
+        assert prober.worker_pid == again
+    finally:
+        await prober.close()
