@@ -191,7 +191,12 @@ def test_a_restarted_janus_gets_all_its_mountpoints_back(pool: Pool) -> None:
           f"{pool.figures['janus_restart_back_seconds']} s")  # fmt: skip
     assert all_placed(pool) == where  # stable: nothing moved
     no_duplicates(pool.listed())
-    assert pool.operator.metric("vas_mountpoint_recreations_total", reason="MountpointLost") >= 1
+    # Seen missing (MountpointLost) or, when a watch round fell in the restart, not answering.
+    rechecked = sum(
+        pool.operator.metric("vas_mountpoint_recreations_total", reason=reason)
+        for reason in ("MountpointLost", "GatewayUnavailable")
+    )
+    assert rechecked >= 1
     assert pool.operator.metric("vas_camera_replacements_total") == 0
 
 
