@@ -22,9 +22,8 @@ class Access:
         """Namespaces where the viewer may list cameras; None: all (development mode)."""
         if viewer.anonymous_dev:
             return None
-        namespaces = {ns for ns, _ in self.cache.cameras} | {ns for ns, _ in self.cache.groups}
         return frozenset(
-            [ns for ns in sorted(namespaces) if await self.auth.allowed(viewer, "list", ns)]
+            [ns for ns in self.cache.namespaces() if await self.auth.allowed(viewer, "list", ns)]
         )
 
     async def camera(self, viewer: Viewer, namespace: str, name: str) -> dict[str, Any]:

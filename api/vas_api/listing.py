@@ -1,5 +1,9 @@
 """Filtering and pagination over the cache. Pure functions: the same answer whatever the
-request rate, and unit-tested without a server."""
+request rate, and unit-tested without a server.
+
+The list endpoints answer from ``vas_api.index`` (kept sorted as the watch delivers changes);
+``page`` here is the plain filter-and-sort that defines what they must answer, and the
+index's tests compare the two."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,14 +101,13 @@ def keep(item: dict[str, Any], f: Filters) -> bool:
         return False
     if f.selector is not None and not matches(f.selector, item.get("labels") or {}):
         return False
-    if f.text:
-        needle = f.text.lower()
-        haystack = " ".join(
-            str(item.get(k) or "") for k in ("name", "description", "location")
-        ).lower()
-        if needle not in haystack:
-            return False
-    return True
+    return not f.text or f.text.lower() in search_text(item)
+
+
+def search_text(item: Mapping[str, Any]) -> str:
+    """What a text search looks in: name, description and location, lowercased (the index
+    makes it once per change of the item)."""
+    return " ".join(str(item.get(k) or "") for k in ("name", "description", "location")).lower()
 
 
 def page(

@@ -201,6 +201,45 @@ def test_1000_cameras_page_completely_without_overlap(world: dict[str, Any]) -> 
     assert "labelSelector" in error_of(bad)["message"]
 
 
+def test_listings_follow_each_change_the_watch_delivers(world: dict[str, Any]) -> None:
+    """The listing index is changed per watch event: a relabelled, redescribed or deleted
+    camera moves between label and text results, as the API server reports it."""
+    kube, facade, token = world["kube"], world["facade"], world["tokens"]["viewer"]
+    name = "index-probe"
+
+    def listed(**params: str) -> list[str]:
+        body = facade.get("/api/v1/cameras", token, namespace=LIVE, limit=500, **params).json()
+        return [item["name"] for item in body["items"]]
+
+    def camera(label: str, description: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "vas.io/v1alpha1",
+            "kind": "Camera",
+            "metadata": {"name": name, "namespace": LIVE, "labels": {"probe": label}},
+            "spec": {
+                "source": {"url": "rtsp://192.0.2.7/probe"},
+                "enabled": False,
+                "description": description,
+            },
+        }
+
+    kube.apply(camera("one", "Zebra crossing"))
+    try:
+        poll(lambda: listed(labelSelector="probe=one"), lambda n: n == [name], 30, "listed")
+        assert listed(q="ZEBRA cross") == [name]
+        assert name in listed(labelSelector="probe in (one,two)")
+        assert name not in listed(labelSelector="!probe")
+        kube.apply(camera("two", "Okapi gate"))
+        poll(lambda: listed(labelSelector="probe=two"), lambda n: n == [name], 30, "relabelled")
+        assert listed(labelSelector="probe=one") == []
+        assert listed(q="zebra") == []
+        assert listed(q="okapi") == [name]
+    finally:
+        kube.kubectl("delete", "camera", name, "-n", LIVE, "--ignore-not-found", "--wait=false")
+    poll(lambda: listed(labelSelector="probe"), lambda n: n == [], 60, "deleted from listings")
+    assert listed(q="okapi") == []
+
+
 def test_viewer_without_rbac_sees_nothing_and_gets_403(world: dict[str, Any]) -> None:
     facade, outsider = world["facade"], world["tokens"]["outsider"]
     listing = facade.get("/api/v1/cameras", outsider).json()
