@@ -10,16 +10,22 @@ inside allowed targets, endpoints that are VAS's own services are skipped by the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import ipaddress
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from vas_operator.models.scan import DiscoveryScanSpec
-from vas_operator.scanning import rtsp, sweep, targets
+from vas_operator.scanning import cores, rtsp, shards, sweep, targets
+from vas_operator.scanning.budget import SHARED_BUDGET
+from vas_operator.scanning.guard import Guard
+from vas_operator.scanning.workers import WorkerPool
 from vas_operator.sourcepolicy import SourcePolicy
 
 CONFIRM_CONCURRENCY = 64
@@ -31,6 +37,10 @@ SCAN_LABEL = "vas.io/discovery-scan"
 # rest of the operator needs (name resolution for source checks, ...). More scans than this
 # at once wait for a thread.
 SWEEP_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vas-sweep")
+# Large sweeps are split over worker processes, one per core this process may use, started
+# at the first large sweep and kept (``scanning/workers.py``). Nothing needs to close them:
+# each ends when its stdin closes, which the kernel does when the operator ends, however.
+SWEEP_WORKERS = WorkerPool(cores.usable())
 
 
 @dataclass(frozen=True)
@@ -53,37 +63,6 @@ def policy_refusal(wanted: Sequence[str], policy: SourcePolicy) -> str | None:
         if why:
             return f"target {target}: {why}"
     return None
-
-
-class Guard:
-    """The endpoints inside allowed targets that are still never connected to: what the
-    policy refuses by address and port (VAS's own services). A service listening on a
-    wildcard address answers on every loopback address, so a loopback service port is
-    skipped on all of 127.0.0.0/8 and ::1. Called once per endpoint from the sweep's thread,
-    so the common case (a port no VAS service uses) costs one set lookup."""
-
-    def __init__(self, policy: SourcePolicy, ports: Sequence[int]) -> None:
-        own = policy.services()
-        self.policy = policy
-        self.ports = {p for _, p in own} & set(ports)
-        self.loopback_ports = {p for a, p in own if a.is_loopback}
-        self.skipped = 0
-
-    def refuses(self, address: targets.Address, port: int) -> bool:
-        if port in self.ports and (
-            self.policy.refusal(address, port) is not None
-            or (address.is_loopback and port in self.loopback_ports)
-        ):
-            return True
-        return self.policy.refusal(address, None) is not None
-
-    def __call__(self, address: targets.Address, port: int) -> bool:
-        if port not in self.ports:
-            return False  # the target network as a whole passed the policy already
-        if self.refuses(address, port):
-            self.skipped += 1
-            return True
-        return False
 
 
 def extra_hosts(spec: DiscoveryScanSpec, onvif_hosts: list[str]) -> list[str]:
@@ -125,33 +104,49 @@ async def run(
     onvif_hosts: list[str] | None = None,
     *,
     policy: SourcePolicy,
+    workers: WorkerPool | None = None,
 ) -> Result:
     """Sweep the targets (and hosts that answered an ONVIF Probe, already checked by
-    ``onvif_targets``) in a thread, so the event loop stays free, then confirm each open port
-    with real RTSP requests, a bounded number at a time. The caller has checked the targets
-    against the allow-list and ``policy_refusal``; endpoints the policy refuses by port are
-    skipped here."""
+    ``onvif_targets``) off the event loop, over ``workers`` (default ``SWEEP_WORKERS``) when
+    there are many endpoints, then confirm each open port with real RTSP requests, a bounded
+    number at a time. The caller has checked the targets against the allow-list and
+    ``policy_refusal``; endpoints the policy refuses by port are skipped here. Cancelled, the
+    sweep stops (its workers' parts too) before the cancellation goes on."""
     swept = [*spec.targets, *extra_hosts(spec, onvif_hosts or [])]
-    total = targets.endpoint_count(swept, spec.ports)
+    plan = targets.plan(swept, spec.ports)
+    total = plan.count()
     progress(0, total)
     loop = asyncio.get_running_loop()
     guard = Guard(policy, spec.ports)
     tally = sweep.Tally()
+    stop = threading.Event()
 
     def report(done: int) -> None:  # called from the sweep's thread
         loop.call_soon_threadsafe(progress, done + guard.skipped, total)
 
-    open_ports = await loop.run_in_executor(
+    swept_now = loop.run_in_executor(
         SWEEP_THREADS,
-        sweep.sweep,
-        targets.endpoints(swept, spec.ports, guard),
-        spec.concurrency,
-        spec.connect_timeout_milliseconds / 1000,
-        report,
-        MAX_OPEN_PORTS,
-        tally,
-        sweep.SHARED_BUDGET,
+        functools.partial(
+            shards.sweep_plan,
+            plan,
+            spec.concurrency,
+            spec.connect_timeout_milliseconds / 1000,
+            report,
+            MAX_OPEN_PORTS,
+            tally,
+            SHARED_BUDGET,
+            stop,
+            guard,
+            SWEEP_WORKERS if workers is None else workers,
+        ),
     )
+    try:
+        open_ports = await asyncio.shield(swept_now)
+    except asyncio.CancelledError:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await swept_now  # within a twentieth of a second, workers included
+        raise
     gate = asyncio.Semaphore(CONFIRM_CONCURRENCY)
 
     async def one(endpoint: tuple[str, int]) -> list[rtsp.Stream]:

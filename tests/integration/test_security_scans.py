@@ -9,11 +9,13 @@ sent" is checked where it would have arrived.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -241,7 +243,43 @@ def test_scan_sends_credentials_only_in_answer_to_a_challenge(lab: dict[str, Any
     assert TYPED_PASSWORD.encode() not in received
 
 
-def test_scan_over_vas_service_ports_never_connects_to_them(lab: dict[str, Any]) -> None:
+def sweep_workers_of(pid: int) -> list[int]:
+    """The operator's sweep worker processes (``scanning/workers.py``), found in /proc."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and b"sweep_worker" in (proc / "cmdline").read_bytes():
+                stat = (proc / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "wide", "addresses", "filler_ports", "stand_ins"),
+    [
+        # 127.0.0.1 and the stand-ins' /29: few endpoints, swept in the operator's thread
+        ("services", [], 7, 0, 65),
+        # 320 addresses x 13 ports, past shards.MIN_SHARDED: swept by the worker processes,
+        # which must skip exactly what the operator would (the /25 twice: the allowed /24
+        # less the denied range holds too few addresses)
+        (
+            "services-sharded",
+            ["127.0.0.0/26", "127.0.0.128/25", "127.0.0.128/25"],
+            62 + 126 + 126 + 6,
+            9,
+            68,  # other stand-in addresses: a Recorder's port stays bound after close()
+        ),
+    ],
+)
+def test_scan_over_vas_service_ports_never_connects_to_them(
+    lab: dict[str, Any],
+    name: str,
+    wide: list[str],
+    addresses: int,
+    filler_ports: int,
+    stand_ins: int,
+) -> None:
     """A tenant sweeps loopback on the ports of the Janus Admin API, the operator's metrics
     and the API server to find (and fingerprint) VAS's own services."""
     kube, operator, admin = lab["kube"], lab["operator"], lab["admin"]
@@ -250,25 +288,33 @@ def test_scan_over_vas_service_ports_never_connects_to_them(lab: dict[str, Any])
     # Stand-ins for the same services listening on a wildcard address: reachable on every
     # loopback address, so the sweep must skip those ports there too.
     beside = [
-        Recorder("127.0.0.65", admin.port),
-        Recorder("127.0.0.66", operator.metrics_port),
+        Recorder(f"127.0.0.{stand_ins}", admin.port),
+        Recorder(f"127.0.0.{stand_ins + 1}", operator.metrics_port),
     ]
-    camera = Recorder("127.0.0.67", camera_port, rtsp_camera({"/cam": "open"}, USER, "x"))
+    camera_ip = f"127.0.0.{stand_ins + 2}"
+    camera = Recorder(camera_ip, camera_port, rtsp_camera({"/cam": "open"}, USER, "x"))
     ports = [admin.port, operator.metrics_port, api_port, camera_port]
+    while len(ports) < 4 + filler_ports:  # nothing listens there: refused at once
+        ports = sorted(set(ports) | {free_port()})
+    # 127.0.0.1 is in the /26 already
+    wanted = [*(wide or ["127.0.0.1"]), SERVICES_RANGE]
     try:
-        kube.apply(scan_doc("services", ["127.0.0.1", SERVICES_RANGE], ports, paths=["/cam"]))
-        status = wait_scan(kube, "services", "Completed")
+        kube.apply(scan_doc(name, wanted, ports, paths=["/cam"]))
+        status = wait_scan(kube, name, "Completed")
     finally:
         for r in (*beside, camera):
             r.close()
     sweep_connections = [c for c in admin.connections if not bytes(c.data).startswith(b"POST ")]
     assert sweep_connections == []
     assert all(r.connections == [] for r in beside)
-    # 7 addresses x 3 VAS ports skipped; the camera port was swept and the camera found.
-    assert status["skipped"] == 21
-    assert status["total"] == 28
-    assert [(f["address"], f["port"]) for f in status["findings"]] == [("127.0.0.67", camera_port)]
-    assert "skipped 21 that are VAS services" in condition(status, "Ready")["message"]
+    # Every address x 3 VAS ports skipped; the camera port was swept and the camera found.
+    assert status["skipped"] == addresses * 3
+    assert status["total"] == status["scanned"] == addresses * len(ports)
+    assert [(f["address"], f["port"]) for f in status["findings"]] == [(camera_ip, camera_port)]
+    assert f"skipped {addresses * 3} that are VAS services" in condition(status, "Ready")["message"]
+    if wide:
+        assert operator.proc is not None
+        assert sweep_workers_of(operator.proc.pid)  # the sweep went through them
 
 
 def test_scan_into_a_denied_range_is_refused_before_any_packet(lab: dict[str, Any]) -> None:
