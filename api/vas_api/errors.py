@@ -2,7 +2,7 @@
 
 Every answer that is not a success has the shape ``{"error": {code, reason, message}}``.
 Errors on the signalling path add Janus's own ``"janus": "error"`` and ``transaction`` keys,
-so janus.js reads them as it reads errors from Janus itself.
+so a Janus client (the viewer, janus.js) reads them as it reads errors from Janus itself.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Signalling handles (grants) shared by every facade replica through Redis.
 
-A viewer makes one authenticated call for a camera and gets an opaque handle, which janus.js
+A viewer makes one authenticated call for a camera and gets an opaque handle, which the page
 then carries instead of the bearer token; any replica must be able to honour it. What Redis
 holds for a handle, at ``vas:grant:<sha256(handle)>`` (never the handle itself):
 

@@ -97,7 +97,7 @@ class SignallingGrant(BaseModel):
         description="Opaque handle for Janus's token slot, bound to this viewer and camera; "
         "expires when unused for expiresInSeconds."
     )
-    server: str = Field(description="The Janus signalling URL for this camera (janus.js server).")
+    server: str = Field(description="The Janus signalling URL for this camera.")
     mountpointId: int = Field(description="The main stream's mountpoint.")  # noqa: N815
     substreamMountpointId: int | None = Field(  # noqa: N815
         None,

@@ -5,7 +5,7 @@ Each replica remembers the sessions it served recently, with the grant they were
 those grants again: still in Redis, the token still accepted, the viewer still allowed to
 `get` the camera. A grant that fails is deleted from Redis (so no replica honours it any more)
 and every session made under it is destroyed on its pod. A grant another replica deleted ends
-the sessions this replica served under it too. janus.js long-polls continuously, so every live
+the sessions this replica served under it too. A playing page long-polls continuously, so every live
 session has been served recently by some replica.
 """
 

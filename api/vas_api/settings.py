@@ -57,7 +57,7 @@ class ApiSettings(PoolSettings, BaseSettings):
         90.0,
         ge=5,
         description="A signalling handle expires after this long unused "
-        "(janus.js long-polls every 30 s while a camera plays).",
+        "(a playing page long-polls every 30 s).",
     )
     max_grants_per_viewer: int = Field(
         32, ge=1, description="Live signalling handles per viewer (counted in Redis)."

@@ -1,7 +1,9 @@
 """Janus signalling for browsers, through the facade: who may send what, and to which pod.
 
 A viewer first makes one authenticated call (Authorization header) for a camera and gets a
-short-lived opaque *signalling handle* bound to (viewer, camera) (``grants``). janus.js carries
+short-lived opaque *signalling handle* bound to (viewer, camera) (``grants``); asked to, the
+same call also opens a session watching the camera and returns Janus's offer (``open``), so a
+page's first frame waits for one round trip through the facade, not five. The page carries
 that handle, never the bearer token, in Janus's ``token`` slot. Every request is checked the
 same way on any replica: the handle (in Redis), the viewer's token and permission (still good),
 the session's owner and camera (``sessions``), and the request itself (``proxy``). A new session
@@ -12,7 +14,9 @@ it was created on, whatever happened to the camera since. Every refusal is a Sig
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +26,14 @@ from vas_api.access import Access
 from vas_api.auth import Viewer
 from vas_api.errors import (
     ApiError,
+    BadGateway,
     Forbidden,
     NotFound,
     SignallingError,
     TooManyRequests,
     Unavailable,
 )
-from vas_api.grants import Camera, Grant, GrantStore
+from vas_api.grants import GRANT_PREFIX, Camera, Grant, GrantStore, digest
 from vas_api.pool import GatewayPool
 from vas_api.relay import Relay
 from vas_api.revalidation import Revalidator, ServedSessions
@@ -39,6 +44,24 @@ from vas_core.identity import mountpoint_id, substream_id
 
 log = logging.getLogger("vas_api.signalling")
 NO_SUCH_SESSION = 458  # Janus's error code for a session it does not know
+NO_SUCH_MOUNTPOINT = 455  # the streaming plugin's: not mounted (any more) on that pod
+OFFER_SECONDS = 10.0  # how long opening a stream waits for Janus's offer
+
+
+class NotMounted(Unavailable):
+    """The mountpoint a viewer asked for is not on its camera's pod (yet, or any more)."""
+
+    reason = "NotMounted"
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A Janus session watching one mountpoint, made by the facade for a viewer: what the
+    browser needs to answer the offer and to use the session afterwards."""
+
+    session: int
+    handle: int
+    offer: dict[str, Any]
 
 
 @dataclass
@@ -127,7 +150,7 @@ class Signalling:
             grant, viewer, ids = await self.authorise(body.get("token"), camera)
             if session is None:
                 forward = proxy.sanitize(body, "root", ids)
-                return await self._create(grant, viewer, camera, forward)
+                return (await self._create(grant, viewer, camera, forward))[0]
             record, pod = await self._session(session, grant)
             level = "session" if handle is None else "handle"
             forward = proxy.sanitize(body, level, ids)
@@ -144,18 +167,20 @@ class Signalling:
 
     async def _create(
         self, grant: Grant, viewer: Viewer, camera: Camera, forward: dict[str, Any]
-    ) -> Any:
+    ) -> tuple[Any, SessionRecord | None, GatewayPod]:
+        """Janus's answer to ``create`` on the camera's pod, and the session's record when
+        one was made."""
         state = self.state
         if await state.sessions.open_for(grant.owner) >= state.max_sessions_per_viewer:
             raise TooManyRequests("too many open sessions; close one first")
         pod = await state.pool.route(camera)
         reply = await state.relay.post(pod, viewer, None, None, forward)
         if not isinstance(reply, dict) or reply.get("janus") != "success":
-            return reply
+            return reply, None, pod
         data = reply.get("data")
         created = data.get("id") if isinstance(data, dict) else None
         if not isinstance(created, int) or isinstance(created, bool) or created <= 0:
-            return reply
+            return reply, None, pod
         record = SessionRecord(created, grant.owner, camera, pod.name, grant.key)
         try:
             added = await state.sessions.add(record)
@@ -166,7 +191,61 @@ class Signalling:
             await state.relay.destroy(pod, created)
             raise Unavailable("the gateway chose a session id in use; try again")
         state.served.note(record, grant)
-        return reply
+        return reply, record, pod
+
+    async def open(self, grant: Grant, viewer: Viewer, camera: Camera, mountpoint: int) -> Opened:
+        """What a Janus client would do in four round trips from the browser (create a
+        session, attach the streaming plugin, ``watch``, long-poll for the offer), done here
+        on the pod's loopback-near connection, so a page gets its offer in one request.
+
+        The caller has checked the viewer's token and permission and derived ``mountpoint``
+        from the camera's identity; what reaches Janus is built here, nothing comes from the
+        browser. A failure destroys the session: none is left for the viewer to count."""
+        _, record, pod = await self._create(
+            grant, viewer, camera, {"janus": "create", "transaction": _tx()}
+        )
+        if record is None:
+            raise BadGateway(f"gateway {pod.name} made no session")
+        relay = self.state.relay
+        try:
+            async with asyncio.timeout(OFFER_SECONDS):
+                attach = {"janus": "attach", "plugin": proxy.STREAMING, "transaction": _tx()}
+                attached = await relay.post(pod, viewer, record.id, None, attach)
+                handle = _success_id(attached)
+                if handle is None:
+                    raise BadGateway(f"gateway {pod.name} did not attach the streaming plugin")
+                watch = {
+                    "janus": "message",
+                    "body": {"request": "watch", "id": mountpoint},
+                    "transaction": _tx(),
+                }
+                acked = await relay.post(pod, viewer, record.id, handle, watch)
+                if _janus_error(acked) is not None or not isinstance(acked, dict):
+                    raise BadGateway(f"gateway {pod.name} refused to watch")
+                offer = await self._offer(pod, viewer, record.id, handle, acked)
+            return Opened(record.id, handle, offer)
+        except BaseException as error:  # a viewer gone mid-way (cancelled) included
+            await relay.destroy(pod, record.id)
+            await self._forget(record)
+            if isinstance(error, TimeoutError):
+                raise BadGateway(f"gateway {pod.name} made no offer in time") from None
+            raise
+
+    async def _offer(
+        self, pod: GatewayPod, viewer: Viewer, session: int, handle: int, acked: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Janus's SDP offer for ``watch`` on ``handle``: in its reply when the plugin answered
+        at once, else from the session's events (the caller bounds the wait)."""
+        events: list[Any] = [acked]
+        while True:
+            for event in events:
+                offer = _offer_of(event, handle, pod)
+                if offer is not None:
+                    return offer
+            polled = await self.state.relay.poll(pod, viewer, session, 5)
+            if _janus_error(polled) is not None:
+                raise BadGateway(f"gateway {pod.name} lost the session")
+            events = polled if isinstance(polled, list) else [polled]
 
     async def poll(self, handle: Any, camera: Camera, session: int, maxev: int | None) -> Any:
         try:
@@ -174,10 +253,53 @@ class Signalling:
             record, pod = await self._session(session, grant)
             reply = await self.state.relay.poll(pod, viewer, session, maxev)
             if _janus_error(reply) == NO_SUCH_SESSION:
-                # janus.js would long-poll a lost session forever on a 200: an HTTP error makes
+                # A page would long-poll a lost session forever on a 200: an HTTP error makes
                 # it give up, and the viewer's page starts over with a new session.
                 await self._forget(record)
                 raise NotFound(f"session {session} is gone from gateway {pod.name}")
             return reply
         except ApiError as error:
             raise SignallingError(error) from None
+
+
+def grant_of(handle: str, viewer: Viewer, token: str | None, camera: Camera) -> Grant:
+    """The grant of a handle this request has just issued, as ``GrantStore.use`` would read
+    it back from Redis (a round trip saved: the token and the viewer were checked already)."""
+    return Grant(GRANT_PREFIX + digest(handle), viewer.key, camera, token)
+
+
+def _tx() -> str:
+    return secrets.token_hex(6)
+
+
+def _success_id(reply: Any) -> int | None:
+    """The id in a Janus ``success`` reply (a new session's or handle's)."""
+    if not isinstance(reply, dict) or reply.get("janus") != "success":
+        return None
+    data = reply.get("data")
+    found = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(found, int) or isinstance(found, bool) or found <= 0:
+        return None
+    return found
+
+
+def _offer_of(event: Any, handle: int, pod: GatewayPod) -> dict[str, Any] | None:
+    """The SDP offer ``event`` carries for ``handle``; NotMounted or BadGateway for the
+    plugin's refusal; None for anything else (an ack, a keepalive, another handle's event)."""
+    if not isinstance(event, dict) or event.get("janus") != "event":
+        return None
+    if event.get("sender") != handle:
+        return None
+    plugindata = event.get("plugindata")
+    data = plugindata.get("data") if isinstance(plugindata, dict) else None
+    if isinstance(data, dict) and "error_code" in data:
+        if data.get("error_code") == NO_SUCH_MOUNTPOINT:
+            raise NotMounted(f"the stream is not mounted on gateway {pod.name}")
+        raise BadGateway(f"gateway {pod.name} refused to watch: {str(data.get('error'))[:200]}")
+    jsep = event.get("jsep")
+    if not isinstance(jsep, dict) or jsep.get("type") != "offer":
+        return None
+    sdp = jsep.get("sdp")
+    if not isinstance(sdp, str) or len(sdp) > proxy.MAX_SDP:
+        raise BadGateway(f"gateway {pod.name} sent no usable offer")
+    return {"type": "offer", "sdp": sdp}

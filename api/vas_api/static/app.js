@@ -1,5 +1,7 @@
 // VAS web viewer: camera grid from the facade's API, live WebRTC through the facade's
-// Janus signalling proxy. No build step; janus.js and adapter.js come from the system.
+// Janus signalling proxy. No build step and no library: one request to the facade opens a
+// Janus session watching the camera and brings Janus's offer, one more carries the answer
+// (ICE candidates in the SDP), and the session's events come by long-poll.
 //
 // The grid is a wall: tiles on screen play live (the camera's sub-stream when it has one), up
 // to a cap (?live=N, default 16); the others show thumbnails and start when scrolled to. A
@@ -149,7 +151,7 @@ async function thumbnail(cam, el) {
 
 // ---- long-polls ---------------------------------------------------------------------
 //
-// janus.js keeps one HTTP long-poll open per Janus session, and a browser opens at most six
+// Each Janus session has one HTTP long-poll open for its events, and a browser opens at most six
 // connections per host over HTTP/1.1: a wall of nine sessions would leave no connection for
 // anything else. So long-polls go through this scheduler: at most POLL_SLOTS at once, and none
 // for a tile that plays (it needs no Janus event; a drop shows as a stall or an ICE change).
@@ -159,7 +161,7 @@ async function thumbnail(cam, el) {
 const POLL_SLOTS = 3;
 const KEEPALIVE_MS = 20000;  // Janus drops a session after 60 s without a request
 const longPolls = {
-  waiting: [],  // {key, url, options}: requests janus.js made, not sent (yet)
+  waiting: [],  // {key, url, options}: long-polls asked for, not sent (yet)
   active: new Map(),  // key -> {ctrl, item}
   quiet: new Map(),  // key -> {token, lost}: sessions that play and need no events
 
@@ -191,7 +193,7 @@ const longPolls = {
       .then((json) => { finish(); item.options.success(json); this.pump(); }, (err) => {
         finish();
         const why = ctrl.signal.reason;
-        if (why === 'parked') this.waiting.unshift(item);  // janus.js never knows
+        if (why === 'parked') this.waiting.unshift(item);  // sent again when unparked
         else if (why !== 'forgotten') item.options.error(String(err.message || err), err);
         this.pump();
       });
@@ -201,7 +203,7 @@ const longPolls = {
     this.quiet.set(key, { token, lost });
     this.active.get(key)?.ctrl.abort('parked');
   },
-  // The session is gone: whatever janus.js still asked for it is dropped.
+  // The session is gone: whatever was still asked for it is dropped.
   forget(key) {
     this.quiet.delete(key);
     this.waiting = this.waiting.filter((item) => item.key !== key);
@@ -210,7 +212,7 @@ const longPolls = {
   },
   async keepalive() {
     for (const [key, q] of this.quiet) {
-      const body = { janus: 'keepalive', transaction: Janus.randomString(12), token: q.token };
+      const body = { janus: 'keepalive', transaction: randomTx(), token: q.token };
       let ok = false;
       try {
         const res = await fetch(key, { method: 'POST', body: JSON.stringify(body),
@@ -223,25 +225,84 @@ const longPolls = {
 };
 setInterval(() => longPolls.keepalive(), KEEPALIVE_MS);
 
-let janusReady = null;
-function janusInit() {
-  if (!janusReady) {
-    const base = Janus.useDefaultDependencies();
-    const dependencies = { ...base, httpAPICall: (url, options) => (options.verb === 'GET'
-      ? longPolls.request(url, options) : base.httpAPICall(url, options)) };
-    janusReady = new Promise((resolve) => Janus.init({ debug: false, dependencies, callback: resolve }));
-  }
-  return janusReady;
-}
+const randomTx = () => Math.random().toString(36).slice(2, 14);
 
 // ---- one live stream ------------------------------------------------------------------
 
-// The bearer token only ever travels in an Authorization header: signalling gets a
-// short-lived handle for this camera, which janus.js carries in Janus's token slot.
-async function signallingGrant(cam) {
+// The bearer token only ever travels in an Authorization header. One call asks for a
+// short-lived signalling handle for this camera (what later requests carry in Janus's token
+// slot) and a Janus session already watching the stream, with Janus's SDP offer: the facade
+// makes the session, attaches the streaming plugin, sends "watch" and waits for the offer
+// next to the gateway instead of the page doing it over four round trips.
+async function openStream(cam, kind) {
   const path = `/api/v1/namespaces/${encodeURIComponent(cam.namespace)}/cameras/` +
     `${encodeURIComponent(cam.name)}/signalling`;
-  return (await api(path, 'POST')).json();
+  const headers = { 'Content-Type': 'application/json' };
+  if (state.token) headers.Authorization = 'Bearer ' + state.token;
+  return readOpened(fetch(path, { method: 'POST', headers, body: JSON.stringify({ watch: kind }) }));
+}
+
+// The signalling call's answer, or an ApiError with the facade's reason (NotMounted, ...).
+async function readOpened(response) {
+  const res = await response;
+  if (res.status === 401) { askToken(); throw new ApiError(401, 'Sign in to see cameras.'); }
+  if (!res.ok) {
+    let msg = res.statusText, reason = '';
+    try { ({ message: msg, reason } = (await res.json()).error); } catch (e) { /* not JSON */ }
+    const err = new ApiError(res.status, msg);
+    err.reason = reason;
+    throw err;
+  }
+  return res.json();
+}
+
+// One Janus request on an opened stream's session (or handle, with `path`), with the handle.
+async function janusPost(opened, path, body) {
+  const res = await fetch(`${opened.server}/${opened.session}${path}`, { method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, keepalive: body.janus === 'destroy',
+    body: JSON.stringify({ ...body, transaction: randomTx(), token: opened.token }) });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok || json.janus === 'error') {
+    const err = json.error || {};
+    throw new ApiError(res.status, err.message || err.reason || `HTTP ${res.status}`);
+  }
+  return json;
+}
+
+// A stream opened before the page knew more than the camera's name (?play=ns/name): the
+// player takes it when it starts, so its signalling overlaps the page's other requests.
+const early = new Map();  // namespace/name -> {kind, promise}
+function openEarly(key, kind) {
+  const [namespace, name] = key.split('/');
+  const head = window.vasEarly;  // early.js asked already, from the page's <head>
+  window.vasEarly = undefined;
+  const promise = head && head.key === key && head.kind === kind && head.token === state.token
+    ? readOpened(head.response) : openStream({ namespace, name }, kind);
+  promise.catch(() => { /* the player sees the error when it takes the promise */ });
+  early.set(key, { kind, promise });
+}
+function takeEarly(cam, kind) {
+  const got = early.get(keyOf(cam));
+  early.delete(keyOf(cam));
+  if (got && got.kind === kind) return got.promise;
+  if (got) got.promise.then(closeOpened, () => {});
+  return null;
+}
+function closeOpened(opened) {
+  if (opened && opened.session) janusPost(opened, '', { janus: 'destroy' }).catch(() => {});
+}
+
+// Resolves when the browser has gathered its ICE candidates (they go in the answer's SDP, so
+// no trickle requests follow), or after `ms` with whatever it has (Janus also learns the
+// browser's address from its connectivity checks).
+function gathered(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') resolve();
+    });
+    setTimeout(resolve, ms);
+  });
 }
 
 // A stream that froze without any signal (a gateway pod gone without a word, a camera that
@@ -264,10 +325,10 @@ document.addEventListener('visibilitychange', () => {
 // are ignored. opts: quiet (park long-polls while playing), maxDelay (ms, retry backoff cap),
 // iceGraceMs (how long ICE may stay "disconnected" before starting over: it often recovers),
 // big() (shown large: Auto means the main stream), quality() ('auto' | 'main' | 'sub'),
-// onState(state, text), mark(what), onPlaying().
+// onState(state, text), mark(what), onPlaying(), player (takes the stream ?play= opened early).
 class Live {
   constructor(cam, video, opts) {
-    Object.assign(this, { cam, video, opts, attempt: 0, gen: 0, janus: null, timer: null,
+    Object.assign(this, { cam, video, opts, attempt: 0, gen: 0, pc: null, opened: null, timer: null,
       state: 'idle', kind: null, grant: null, sessionKey: null, stopped: false, frames: 0,
       attached: -1 });
     this.listening = new AbortController();
@@ -291,9 +352,10 @@ class Live {
   // Which of the camera's streams to play: the main one unless there is a sub-stream and the
   // quality is Sub, or Auto on a small tile. A sub-stream that is not mounted (yet) is
   // skipped for a minute.
-  pick(grant) {
+  pick() {
     const q = this.opts.quality();
-    if (grant.substreamMountpointId == null || this.noSubUntil > performance.now()) return 'main';
+    const hasSub = this.grant ? this.grant.substreamMountpointId != null : !!this.cam.hasSubstream;
+    if (!hasSub || this.noSubUntil > performance.now()) return 'main';
     if (q === 'main' || q === 'sub') return q;
     return this.opts.big() ? 'main' : 'sub';
   }
@@ -301,7 +363,7 @@ class Live {
   // Quality or size changed: switch streams now if another one is wanted.
   reconsider() {
     if (this.stopped || !this.grant || this.timer) return;
-    if (this.pick(this.grant) !== this.kind) this.restart('switch');
+    if (this.pick() !== this.kind) this.restart('switch');
   }
 
   restart(why) {
@@ -316,94 +378,115 @@ class Live {
     if (this.stopped) return;
     const gen = this.gen = this.gen + 1;
     const current = () => !this.stopped && this.gen === gen;
+    const again = (reason, text, st) => { if (current()) this.retry(reason, text, st); };
     this.set('connecting', this.attempt ? 'Reconnecting…' : 'Connecting…');
     this.opts.mark('connect');
-    let grant;
-    try { grant = await signallingGrant(this.cam); } catch (e) {
+    const wanted = this.pick();
+    let opened;
+    const ready = this.opts.player ? takeEarly(this.cam, wanted) : null;
+    try { opened = await (ready || openStream(this.cam, wanted)); } catch (e) {
       if (!current()) return;
+      if (e.reason === 'NotMounted') {
+        if (wanted === 'sub') {  // the sub-stream is not mounted: play the main one meanwhile
+          this.noSubUntil = performance.now() + 60000;
+          this.restart('no-substream');
+          return;
+        }
+        // A restarted or drained gateway: the operator mounts the camera again (here or on
+        // another pod) within one health interval. Keep trying, slowly.
+        again(null, 'Camera offline: not mounted on the gateway. Trying again', 'offline');
+        return;
+      }
       if (e.code === 403) { this.set('forbidden', `Access denied: ${e.message}`); return; }
       if (e.code === 404) { this.set('offline', e.message); return; }
       if (e.code === 401) { this.set('unauthorized', ''); return; }
       this.retry(e.message); return;
     }
-    if (!current()) return;
-    if (!grant.gateway) {  // not mounted on a live gateway pod yet (or being moved)
+    if (!current()) { closeOpened(opened); return; }
+    this.grant = opened;
+    if (!opened.offer) {  // not mounted on a live gateway pod yet (or being moved)
       this.retry(null, 'Camera offline: not mounted on any gateway yet. Trying again', 'offline');
       return;
     }
-    this.grant = grant;
-    this.opts.mark('gateway:' + grant.gateway);
-    const kind = this.kind = this.pick(grant);
-    const id = kind === 'sub' ? grant.substreamMountpointId : grant.mountpointId;
+    this.opts.mark('gateway:' + opened.gateway);
+    this.kind = opened.stream;
+    this.opened = opened;
+    this.sessionKey = `${opened.server}/${opened.session}`;
     this.connectTimer = setTimeout(() => {
       if (current() && this.state !== 'playing') { this.opts.mark('stalled'); this.retry('no video'); }
     }, CONNECT_MS);
-    await janusInit();
-    if (!current()) return;
-    const again = (reason, text, st) => { if (current()) this.retry(reason, text, st); };
-    const janus = new Janus({
-      server: grant.server,
-      token: grant.token,
-      iceServers: [],
-      success: () => {
-        if (!current()) return;
-        this.sessionKey = grant.server + '/' + janus.getSessionId();
-        janus.attach(this.callbacks(id, kind, current, again));
-      },
-      error: (e) => { if (current()) this.fail(String(e)); },
-      destroyed: () => { this.opts.mark('destroyed'); again('the session ended'); },
-    });
-    this.janus = janus;
+    this.listen(opened, current, again);
+    try { await this.answer(opened, current, again); } catch (e) {
+      if (current()) this.fail('WebRTC: ' + (e.message || e), e.code);
+    }
   }
 
-  callbacks(id, kind, current, again) {
-    let handle;
-    return {
-      plugin: 'janus.plugin.streaming',
-      success: (h) => { handle = this.handle = h; h.send({ message: { request: 'watch', id } }); },
-      error: (e) => { if (current()) this.fail(String(e)); },
-      onmessage: (msg, jsep) => {
-        if (!current()) return;
-        if (msg.error_code === 455) {  // no such mountpoint: not mounted (any more) here
-          if (kind === 'sub') {  // the sub-stream is not mounted: play the main one meanwhile
-            this.noSubUntil = performance.now() + 60000;
-            this.restart('no-substream');
-            return;
-          }
-          // A restarted or drained gateway: the operator mounts the camera again (here or
-          // on another pod) within one health interval. Keep trying, slowly.
-          again(null, 'Camera offline: not mounted on the gateway. Trying again', 'offline');
-          return;
-        }
-        if (msg.error) { this.fail(msg.error, msg.error_code); return; }
-        const status = msg.result && msg.result.status;
-        if (status === 'stopped' || status === 'destroyed') {  // the mountpoint went away
-          this.opts.mark('stream:' + status);
-          again('the stream ended');
-          return;
-        }
-        if (jsep) {
-          handle.createAnswer({ jsep, tracks: [{ type: 'data' }],
-            success: (answer) => handle.send({ message: { request: 'start' }, jsep: answer }),
-            error: (e) => { if (current()) this.fail('WebRTC: ' + (e.message || e)); } });
-        }
-      },
-      onremotetrack: (track, mid, on) => {
-        if (on && track.kind === 'video' && current()) {
-          this.attached = this.gen;  // only this attempt's picture counts as playing
-          this.frames = 0;
-          Janus.attachMediaStream(this.video, new MediaStream([track]));
-        }
-      },
-      iceState: (s) => {
-        this.opts.mark('ice:' + s);
-        clearTimeout(this.iceTimer);
-        if (s === 'failed' || (s === 'disconnected' && !this.opts.iceGraceMs)) again();
-        else if (s === 'disconnected') this.iceTimer = setTimeout(() => again('ICE'), this.opts.iceGraceMs);
-      },
-      webrtcState: (up, why) => { this.opts.mark('webrtc:' + (up ? 'up' : 'down')); if (!up) again(why); },
-      oncleanup: () => { this.opts.mark('cleanup'); again('the gateway hung up'); },
+  // The browser's side of the connection: answer Janus's offer and send the answer (with the
+  // browser's ICE candidates in it) in a "start" request.
+  async answer(opened, current, again) {
+    const pc = this.pc = new RTCPeerConnection({ iceServers: [] });
+    pc.addEventListener('track', (e) => {
+      if (e.track.kind !== 'video' || !current()) return;
+      this.attached = this.gen;  // only this attempt's picture counts as playing
+      this.frames = 0;
+      this.video.srcObject = new MediaStream([e.track]);
+    });
+    pc.addEventListener('iceconnectionstatechange', () => {
+      if (!current()) return;
+      const s = pc.iceConnectionState;
+      this.opts.mark('ice:' + s);
+      clearTimeout(this.iceTimer);
+      if (s === 'failed' || (s === 'disconnected' && !this.opts.iceGraceMs)) again('ICE ' + s);
+      else if (s === 'disconnected') this.iceTimer = setTimeout(() => again('ICE'), this.opts.iceGraceMs);
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (!current()) return;
+      const s = pc.connectionState;
+      if (s === 'connected') this.opts.mark('webrtc:up');
+      if (s === 'failed' || s === 'closed') { this.opts.mark('webrtc:down'); again('WebRTC ' + s); }
+    });
+    await pc.setRemoteDescription(opened.offer);
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc, 300);
+    if (!current()) return;
+    const jsep = { type: 'answer', sdp: pc.localDescription.sdp, trickle: false };
+    await janusPost(opened, '/' + opened.handle, { janus: 'message', body: { request: 'start' }, jsep });
+  }
+
+  // The session's events, by long-poll (parked while a quiet tile plays): the stream ending,
+  // the gateway hanging up, the mountpoint going away.
+  listen(opened, current, again) {
+    const next = () => {
+      if (!current()) return;
+      const url = `${this.sessionKey}?token=${encodeURIComponent(opened.token)}&maxev=5&rid=${Date.now()}`;
+      longPolls.request(url, {
+        success: (json) => {
+          if (!current()) return;
+          for (const event of [].concat(json)) this.event(event, again);
+          next();
+        },
+        error: () => again('the gateway lost the session'),
+      });
     };
+    next();
+  }
+
+  event(event, again) {
+    if (!event || typeof event !== 'object') return;
+    if (event.janus === 'hangup') { this.opts.mark('cleanup'); again('the gateway hung up'); return; }
+    if (event.janus === 'error') { again('the session ended'); return; }
+    if (event.janus !== 'event') return;
+    const msg = (event.plugindata && event.plugindata.data) || {};
+    if (msg.error_code === 455) {
+      again(null, 'Camera offline: not mounted on the gateway. Trying again', 'offline');
+      return;
+    }
+    if (msg.error) { this.fail(msg.error, msg.error_code); return; }
+    const status = msg.result && msg.result.status;
+    if (status === 'stopped' || status === 'destroyed') {  // the mountpoint went away
+      this.opts.mark('stream:' + status);
+      again('the stream ended');
+    }
   }
 
   playing() {
@@ -424,7 +507,7 @@ class Live {
 
   // The current attempt's inbound-rtp figures: {bytes, frames} (frames decoded).
   async inbound() {
-    const pc = this.handle && this.handle.webrtcStuff && this.handle.webrtcStuff.pc;
+    const pc = this.pc;
     const totals = { bytes: 0, frames: 0 };
     if (!pc) return totals;
     (await pc.getStats()).forEach((r) => {
@@ -478,17 +561,22 @@ class Live {
     this.timer = setTimeout(() => { this.timer = null; this.connect(); }, delay);
   }
 
-  // Ends the current attempt: whatever the old session still reports is ignored from now on.
+  // Ends the current attempt: whatever the old session still reports is ignored from now on,
+  // and the session is destroyed at the gateway (it would count as a viewer for a minute).
   teardown() {
     this.gen += 1;
     clearTimeout(this.connectTimer); clearTimeout(this.iceTimer);
     if (this.sessionKey) longPolls.forget(this.sessionKey);
     this.sessionKey = null;
-    const old = this.janus;
-    this.janus = null; this.handle = null;
-    try { if (old) old.destroy({ notifyDestroyed: false }); } catch (e) { /* gone already */ }
+    const { pc, opened } = this;
+    this.pc = null; this.opened = null;
+    try { if (pc) pc.close(); } catch (e) { /* closed already */ }
+    closeOpened(opened);
   }
 }
+
+// A page that goes away ends its sessions at once (keepalive requests outlive the page).
+window.addEventListener('pagehide', () => { for (const live of lives) live.teardown(); });
 
 // ---- snapshots ------------------------------------------------------------------------
 
@@ -638,6 +726,11 @@ const onScreen = new IntersectionObserver((entries) => {
 }, { rootMargin: '100px' });
 
 function scheduleLive() {
+  // While the player connects, the wall waits: its tiles would compete with the player's
+  // first frame for the browser, the facade and the gateway. It starts once the player plays
+  // (or gives up, or is closed).
+  const p = state.player;
+  if (early.size || (p && !p.stopped && ['idle', 'connecting'].includes(p.state))) return;
   let live = 0;
   for (const el of $('grid').children) {
     const tile = el._tile;
@@ -656,12 +749,11 @@ document.addEventListener('fullscreenchange', () => {
 function play(cam) {
   stop();
   $('player').hidden = false;
-  $('p-title').textContent = `${cam.namespace} / ${cam.name}`;
-  $('p-badge').textContent = cam.phase; $('p-badge').className = 'badge ' + cam.phase;
-  $('p-quality').disabled = !cam.hasSubstream;
+  showPlayerCamera(cam);
   info(cam, null);
   window.vas.firstFrameMs = undefined;
   if (!cam.enabled || !cam.mounted) {
+    takeEarly(cam, null);  // nothing to play: a stream opened early is closed
     say(cam.enabled ? `Camera offline: ${cam.message || cam.reason || 'not mounted yet'}`
       : 'This camera is switched off (spec.enabled is false).');
     window.vas.state = 'offline';
@@ -670,10 +762,11 @@ function play(cam) {
   const started = performance.now();
   state.player = new Live(cam, $('video'), {
     quiet: false,  // the player follows every Janus event (a camera moving between pods)
+    player: true,  // takes the stream ?play= opened early
     maxDelay: 10000,
     big: () => true,
     quality: () => $('p-quality').value,
-    onState: (st, text) => { window.vas.state = st; say(text); },
+    onState: (st, text) => { window.vas.state = st; say(text); if (st !== 'connecting') scheduleLive(); },
     mark,
     onPlaying: () => {
       if (window.vas.firstFrameMs === undefined) {
@@ -685,18 +778,46 @@ function play(cam) {
   state.player.start();
 }
 
+function showPlayerCamera(cam) {
+  $('p-title').textContent = `${cam.namespace} / ${cam.name}`;
+  $('p-badge').textContent = cam.phase || ''; $('p-badge').className = 'badge ' + (cam.phase || '');
+  $('p-quality').disabled = !cam.hasSubstream;
+}
+
 function info(cam, kind) {
   const s = (kind === 'sub' ? cam.substream : cam.stream) || {};
   $('p-info').textContent = [cam.location, cam.description, kind && `${kind} stream`,
     s.resolution, s.codec, s.fps && s.fps + ' fps', cam.gateway].filter(Boolean).join(' · ');
 }
 
+// ?play=ns/name: the stream is opened first, with nothing but the camera's name, and the player
+// starts on its answer; the camera's details (title badge, stream facts) follow once it plays.
+// Only when no stream could be opened does the page ask for the camera to say why.
 async function playByName(key) {
   const [ns, name] = key.split('/');
+  openEarly(key, 'main');  // the player plays the main stream
+  const opened = await early.get(key).promise.catch(() => null);
+  if (opened && opened.offer && early.has(key)) {
+    const cam = { namespace: ns, name, enabled: true, mounted: true, phase: '',
+      hasSubstream: opened.substreamMountpointId != null };
+    play(cam);
+    await playerSettled(3000);
+    try {
+      const detail = await (await api(`/api/v1/namespaces/${ns}/cameras/${name}`)).json();
+      if (state.player && state.player.cam === cam) {
+        Object.assign(cam, detail);
+        showPlayerCamera(cam);
+        info(cam, state.player.kind);
+      }
+    } catch (e) { /* the player plays; details are for people */ }
+    return;
+  }
   try {
     const cam = await (await api(`/api/v1/namespaces/${ns}/cameras/${name}`)).json();
     play(cam);
   } catch (e) {
+    takeEarly({ namespace: ns, name }, null);  // nothing to play it in
+    scheduleLive();
     $('player').hidden = false;
     $('p-title').textContent = key;
     say(e.code === 403 ? `Access denied: ${e.message}` : e.message);
@@ -709,7 +830,7 @@ function say(text) { $('p-msg').textContent = text || ''; }
 function stop() {
   const p = state.player;
   state.player = null;
-  if (p) p.stop();
+  if (p) { p.stop(); scheduleLive(); }
   $('video').srcObject = null;
   say('');
 }
@@ -733,14 +854,45 @@ async function refresh() {
   }
 }
 
+// The Manage panel (manage.js) is loaded by this script, after the player's first frame when
+// the page opens on one: it asks the facade for the viewer's permissions as it starts.
+function loadManage() {
+  if (document.getElementById('manage-js')) return;
+  const script = document.createElement('script');
+  script.id = 'manage-js'; script.src = '/static/manage.js';
+  document.body.appendChild(script);
+}
+
+// Resolves when the player is no longer connecting (playing, or it could not), or after `ms`.
+function playerSettled(ms) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const check = () => {
+      const st = window.vas.state;
+      if (!['idle', 'connecting'].includes(st) || performance.now() - started > ms) resolve();
+      else setTimeout(check, 20);
+    };
+    check();
+  });
+}
+
 let refreshing = null;
 async function boot() {
+  // ?play=ns/name: its stream is opened before anything else is asked of the facade, so the
+  // first frame waits for no other request.
+  const wanted = params.get('play');
+  if (wanted) {
+    playByName(wanted);
+    // The rest of the page (who is signed in, groups, the wall) asks the facade only once the
+    // player plays or has given up (at most a few seconds): until then those requests would
+    // compete with the player's signalling for the facade and for this page's CPU.
+    await playerSettled(3000);
+  }
+  loadManage();
   try {
     const me = await (await api('/api/v1/me')).json();
     $('who').textContent = me.devMode ? 'dev mode' : me.username;
     if (me.devMode) notice('Development mode: no sign-in, every camera is visible.');
-    const wanted = params.get('play');
-    if (wanted) playByName(wanted);  // at once, not after the grid
     await loadGroups();
     await loadCameras();
     clearInterval(refreshing);
