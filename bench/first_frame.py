@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from bench.common import percentile
-from tests.facade_process import CHROMIUM_ARGS, FacadeProcess, role_binding
+from tests.facade_process import CHROMIUM_ARGS, FacadeProcess, add_viewer
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import live_operator
 from tests.support import Cluster, install_crds, pool_settings, start_cluster, stop_cluster
@@ -101,8 +101,7 @@ def local_stack(work: Path) -> Iterator[Stack]:
     try:
         install_crds(cluster)
         cluster.kubectl("create", "namespace", NS)
-        cluster.kubectl("create", "serviceaccount", VIEWER, "-n", NS)
-        cluster.apply({"apiVersion": "v1", "kind": "List", "items": role_binding(NS, NS, VIEWER)})
+        add_viewer(cluster, NS, VIEWER)
         with (
             RtspCamera(mounts=["/cam1"]) as camera,
             JanusGateway() as janus,

@@ -155,6 +155,13 @@ def role_binding(
     ]
 
 
+def add_viewer(cluster: Cluster, namespace: str, sa: str = "viewer") -> None:
+    """A ServiceAccount ``sa`` in ``namespace`` that may watch the cameras there."""
+    cluster.kubectl("create", "serviceaccount", sa, "-n", namespace)
+    items = role_binding(namespace, namespace, sa)
+    cluster.apply({"apiVersion": "v1", "kind": "List", "items": items})
+
+
 class Served(Protocol):
     """Anything a browser can open: a facade, or a proxy in front of several."""
 

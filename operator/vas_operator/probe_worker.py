@@ -19,35 +19,17 @@ import base64
 import dataclasses
 import json
 import os
-import struct
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
+from vas_operator.frames import json_frame, read_frame
 from vas_operator.memory import give_back, limit_arenas
 from vas_operator.probe import ProbeError, _probe_blocking, classify
 
-HEADER = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024  # a request is small; a reply carries at most one JPEG
-
-
-def read_frame(stream: BinaryIO) -> bytes | None:
-    """One frame, or None at the end of the stream."""
-    head = stream.read(HEADER.size)
-    if len(head) < HEADER.size:
-        return None
-    (size,) = HEADER.unpack(head)
-    if size > MAX_FRAME:
-        raise ValueError(f"a frame of {size} bytes")
-    body = stream.read(size)
-    return body if len(body) == size else None
-
-
-def frame(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":")).encode()
-    return HEADER.pack(len(body)) + body
 
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +57,7 @@ def serve(requests: BinaryIO, replies: BinaryIO, concurrency: int) -> None:
     running = [0]
 
     def answer(request: dict[str, Any]) -> None:
-        reply = frame(run(request))
+        reply = json_frame(run(request))
         with lock:
             replies.write(reply)
             replies.flush()
@@ -84,7 +66,7 @@ def serve(requests: BinaryIO, replies: BinaryIO, concurrency: int) -> None:
                 give_back()  # the last probe of a burst: FFmpeg's buffers go to the kernel
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix="probe") as pool:
-        while (raw := read_frame(requests)) is not None:
+        while (raw := read_frame(requests, MAX_FRAME)) is not None:
             with lock:
                 running[0] += 1
             pool.submit(answer, json.loads(raw))

@@ -26,8 +26,9 @@ import sys
 import time
 from typing import Any
 
+from vas_operator.frames import HEADER, json_frame
 from vas_operator.probe import Credentials, ProbeError, StreamFacts, with_credentials
-from vas_operator.probe_worker import HEADER, MAX_FRAME, frame
+from vas_operator.probe_worker import MAX_FRAME
 
 log = logging.getLogger("vas.probe")
 # What the worker inherits: enough to run Python and FFmpeg, none of the operator's settings.
@@ -125,7 +126,7 @@ class Prober:
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[ident] = answer
         try:
-            proc.stdin.write(frame({"id": ident, **request}))
+            proc.stdin.write(json_frame({"id": ident, **request}))
             await proc.stdin.drain()
             # The worker's own deadline (PyAV's) ends a probe after ``timeout``; this one only
             # covers a worker that stopped answering altogether.

@@ -14,9 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from tests.facade_process import FacadeProcess, role_binding, viewer_token
+from tests.facade_process import FacadeProcess, add_viewer, viewer_token
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import live_operator
 from tests.support import Cluster, pool_settings
@@ -33,16 +32,8 @@ def world(
     logs = tmp_path_factory.mktemp("signalling-open")
     for ns in (NS, OTHER):
         kube.kubectl("create", "namespace", ns)
-    kube.kubectl("create", "serviceaccount", "viewer", "-n", NS)
+    add_viewer(kube, NS)
     kube.kubectl("create", "serviceaccount", "outsider", "-n", OTHER)
-    kube.kubectl(
-        "apply",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump(
-            {"apiVersion": "v1", "kind": "List", "items": role_binding(NS, NS, "viewer")}
-        ),
-    )
     tokens = {sa: viewer_token(kube, sa, ns) for sa, ns in (("viewer", NS), ("outsider", OTHER))}
     with (
         RtspCamera(mounts=["/cam1"]) as camera,

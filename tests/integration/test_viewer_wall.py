@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.facade_process import CHROMIUM_ARGS, FacadeProcess, role_binding, viewer_token
+from tests.facade_process import CHROMIUM_ARGS, FacadeProcess, add_viewer, viewer_token
 from tests.media.fixtures import JanusGateway, RedisServer, RtspCamera
 from tests.operator_process import live_operator
 from tests.support import REPO, Cluster, pool_settings
@@ -45,15 +45,7 @@ def world(
     kube = crds_installed
     logs = tmp_path_factory.mktemp("wall")
     kube.kubectl("create", "namespace", NS)
-    kube.kubectl("create", "serviceaccount", "viewer", "-n", NS)
-    kube.kubectl(
-        "apply",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump(
-            {"apiVersion": "v1", "kind": "List", "items": role_binding(NS, NS, "viewer")}
-        ),
-    )
+    add_viewer(kube, NS)
     shared = [f"/m{i}" for i in range(8)] + [f"/s{i}=320x240" for i in range(8)]
     with (
         RtspCamera(mounts=shared, log_path=logs / "rtsp.log") as cameras,

@@ -22,40 +22,22 @@ operator would); replies are JSON, so nothing the operator unpickles ever comes 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pickle
 import signal
-import struct
 import sys
 import threading
 from typing import IO, TYPE_CHECKING, Any
 
+from vas_operator.frames import json_frame, read_frame
 from vas_operator.scanning.budget import Budget
 from vas_operator.scanning.sweep import Tally, sweep
 
 if TYPE_CHECKING:
     from vas_operator.scanning.guard import Guard
 
-HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024  # a job's found list is bounded by its max_found
 NICENESS = 5  # a sweep is background work: the operator's own loop and probes come first
-
-
-def read_frame(stream: IO[bytes]) -> bytes | None:
-    """One frame's body, or None at the end of the stream."""
-    head = stream.read(HEADER.size)
-    if len(head) < HEADER.size:
-        return None
-    (size,) = HEADER.unpack(head)
-    if size > MAX_FRAME:
-        raise ValueError(f"a frame of {size} bytes")
-    body = stream.read(size)
-    return body if len(body) == size else None
-
-
-def frame(body: bytes) -> bytes:
-    return HEADER.pack(len(body)) + body
 
 
 class Job:
@@ -106,7 +88,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     jobs: dict[int, Job] = {}
 
     def send(message: dict[str, Any]) -> None:
-        body = frame(json.dumps(message, separators=(",", ":")).encode())
+        body = json_frame(message)
         with lock:
             if "found" in message or "error" in message:
                 jobs.pop(message["job"], None)
@@ -114,7 +96,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 replies.write(body)
                 replies.flush()
 
-    while (raw := read_frame(requests)) is not None:
+    while (raw := read_frame(requests, MAX_FRAME)) is not None:
         request = pickle.loads(raw)  # noqa: S301  (from the operator process, see above)
         with lock:
             job = jobs.get(request["job"])

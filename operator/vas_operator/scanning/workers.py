@@ -22,7 +22,8 @@ import sys
 import threading
 from typing import IO, Any
 
-from vas_operator.scanning.sweep_worker import frame, read_frame
+from vas_operator.frames import frame, read_frame
+from vas_operator.scanning.sweep_worker import MAX_FRAME
 
 # What a worker inherits: enough to run Python, none of the operator's settings.
 PASSED_ENV = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "PYTHONDONTWRITEBYTECODE")
@@ -80,7 +81,7 @@ class Worker:
     def _read(self) -> None:
         stdout = self._pipe(self.process.stdout)
         with contextlib.suppress(OSError, ValueError):
-            while (raw := read_frame(stdout)) is not None:
+            while (raw := read_frame(stdout, MAX_FRAME)) is not None:
                 reply = json.loads(raw)
                 with self._routes_lock:
                     replies = self._routes.get(reply["job"])
