@@ -194,7 +194,7 @@ def wait_playing(page: Any, timeout: float) -> dict[str, Any]:
 
 
 ICE_JS = """async () => {
-    const pc = state.player && state.player.handle && state.player.handle.webrtcStuff.pc;
+    const pc = state.player && state.player.pc;
     if (!pc) return null;
     const stats = await pc.getStats();
     let pair = null;
