@@ -111,6 +111,7 @@ kind-down: ## Delete the kind cluster "vas"
 
 ##@ Benchmarks (print figures; not part of `make test`)
 CAMERAS ?= 500 1000
+FACADE_CAMERAS ?= 10000 100000
 .PHONY: bench-cameras
 bench-cameras: prereqs ## N cameras applied at once -> time until all Ready, against a bare Kopf floor (CAMERAS="500 1000")
 	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.cameras_ready --cameras $(CAMERAS)
@@ -122,7 +123,7 @@ bench-operator-start: prereqs ## Operator at rest with N Cameras: RSS, restart t
 
 .PHONY: bench-facade
 bench-facade: prereqs ## Facade list latency at 10,000 and 100,000 cameras against the API server's own lists
-	PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.facade
+	for n in $(FACADE_CAMERAS); do PATH="$(TOOLS_BIN):$$PATH" $(PY) -m bench.facade --cameras $$n || exit 1; done
 
 .PHONY: bench-first-frame
 bench-first-frame: prereqs ## Viewer page load -> first moving frame in Chromium, and where the time goes

@@ -98,12 +98,14 @@ def create_app(settings: ApiSettings | None = None, api_client: Any = None) -> F
             state.revalidator.forever(app.state.auth, max(1.0, settings.auth_cache_seconds)),
             name="re-check signalling sessions",
         )
+        compactor = asyncio.create_task(app.state.cache.keep_compact(), name="keep cache compact")
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, compactor):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.cache.stop()
             await state.close()
             await client.aclose()

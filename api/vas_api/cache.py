@@ -13,6 +13,7 @@ from vas_api.index import ListingIndex
 from vas_api.models import CameraSummary, GroupSummary
 from vas_api.summaries import summarize_camera, summarize_group
 from vas_core.kube import Kube, custom_path
+from vas_core.memory import trim, trim_after_bursts
 from vas_core.names import API_GROUP, API_VERSION, CAMERA_GROUPS, CAMERAS
 from vas_core.watch import Key, WatchedStore
 
@@ -28,6 +29,22 @@ class ResourceCache:
         self._stores = (store(CAMERAS, summarize_camera), store(CAMERA_GROUPS, summarize_group))
         self.camera_index = ListingIndex(self._stores[0], serializer(CameraSummary))
         self.group_index = ListingIndex(self._stores[1], serializer(GroupSummary))
+        self.changes = 0  # watch events heard since the first listing
+        for s in self._stores:
+            s.listeners.append(self._heard)
+
+    def _heard(self, *_: Any) -> None:
+        self.changes += 1
+
+    async def keep_compact(self) -> None:
+        """Once synced, build the indexes and freeze what they hold (``vas_core.memory``); then
+        again after each burst of changes. At 100,000 cameras the cache and its indexes are
+        millions of objects: left to the collector, every full collection walks them all, a
+        pause every request behind it waits out."""
+        await asyncio.gather(*(s.synced.wait() for s in self._stores))
+        self.namespaces()  # builds both indexes
+        trim()
+        await trim_after_bursts(lambda: self.changes)
 
     @property
     def cameras(self) -> dict[Key, dict[str, Any]]:

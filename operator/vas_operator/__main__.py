@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from vas_operator.memory import limit_arenas
+    from vas_core.memory import limit_arenas
 
     limit_arenas()  # before any thread starts
     import kopf

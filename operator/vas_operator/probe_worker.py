@@ -25,8 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
+from vas_core.memory import give_back, limit_arenas
 from vas_operator.frames import json_frame, read_frame
-from vas_operator.memory import give_back, limit_arenas
 from vas_operator.probe import ProbeError, _probe_blocking, classify
 
 MAX_FRAME = 16 * 1024 * 1024  # a request is small; a reply carries at most one JPEG

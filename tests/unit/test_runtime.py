@@ -9,9 +9,9 @@ import json
 
 import kopf
 
+from vas_core.memory import LIBC, rss_bytes, trim
 from vas_core.watch import StoreGroup, WatchedStore, is_literal
 from vas_operator.kopf_settings import KOPF_PREFIX, Seal, SealedDiffBase, SealedProgress
-from vas_operator.memory import LIBC, rss_bytes, trim
 
 SPEC = {"source": {"url": "rtsp://192.0.2.1/s"}}
 

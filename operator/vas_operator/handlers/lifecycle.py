@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 
 from vas_core.gateways import GatewayPod, pool_store
 from vas_core.kube import api_client
+from vas_core.memory import time_collections, trim_after_bursts, watch_loop_lag
 from vas_core.watch import WatchedStore
 from vas_operator import camera as camera_logic
 from vas_operator.clients.live import LiveWriter
@@ -22,7 +23,6 @@ from vas_operator.gateway_watch import GatewayWatcher
 from vas_operator.group_sync import GroupSyncer
 from vas_operator.handlers.scans import Schedule
 from vas_operator.kopf_settings import api_session, configure_kopf
-from vas_operator.memory import time_collections, trim_after_bursts, watch_loop_lag
 from vas_operator.metrics import (
     CAMERAS_WAITING,
     GC_PAUSE_SECONDS,

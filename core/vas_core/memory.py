@@ -1,4 +1,5 @@
-"""Give back what a burst of Cameras borrowed, and keep the collector off what stays.
+"""Give back what a burst of objects borrowed, and keep the collector off what stays (the
+operator after a burst of Camera handlers, the facade after its cache filled).
 
 Starting with 10,000 Cameras, Kopf holds every object's body until a worker handles it; the
 Python objects are freed afterwards, but glibc keeps the freed pages of its heap, so the
