@@ -33,7 +33,7 @@ from vas_api.errors import (
     TooManyRequests,
     Unavailable,
 )
-from vas_api.grants import GRANT_PREFIX, Camera, Grant, GrantStore, digest
+from vas_api.grants import Camera, Grant, GrantStore
 from vas_api.pool import GatewayPool
 from vas_api.relay import Relay
 from vas_api.revalidation import Revalidator, ServedSessions
@@ -175,11 +175,8 @@ class Signalling:
             raise TooManyRequests("too many open sessions; close one first")
         pod = await state.pool.route(camera)
         reply = await state.relay.post(pod, viewer, None, None, forward)
-        if not isinstance(reply, dict) or reply.get("janus") != "success":
-            return reply, None, pod
-        data = reply.get("data")
-        created = data.get("id") if isinstance(data, dict) else None
-        if not isinstance(created, int) or isinstance(created, bool) or created <= 0:
+        created = _success_id(reply)
+        if created is None:
             return reply, None, pod
         record = SessionRecord(created, grant.owner, camera, pod.name, grant.key)
         try:
@@ -260,12 +257,6 @@ class Signalling:
             return reply
         except ApiError as error:
             raise SignallingError(error) from None
-
-
-def grant_of(handle: str, viewer: Viewer, token: str | None, camera: Camera) -> Grant:
-    """The grant of a handle this request has just issued, as ``GrantStore.use`` would read
-    it back from Redis (a round trip saved: the token and the viewer were checked already)."""
-    return Grant(GRANT_PREFIX + digest(handle), viewer.key, camera, token)
 
 
 def _tx() -> str:

@@ -10,9 +10,9 @@ import pytest
 
 from vas_api.auth import Viewer
 from vas_api.errors import BadGateway
-from vas_api.grants import GRANT_PREFIX, digest
+from vas_api.grants import GRANT_PREFIX, digest, grant_of
 from vas_api.proxy import MAX_SDP
-from vas_api.signalling import NotMounted, _offer_of, grant_of
+from vas_api.signalling import NotMounted, _offer_of
 from vas_core.gateways import GatewayPod
 
 POD = GatewayPod("gw-0", "127.0.0.1", True, 8088, 7088, 0, False, False)

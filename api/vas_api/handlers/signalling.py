@@ -29,8 +29,8 @@ from vas_api.deps import (
     SignallingShared,
 )
 from vas_api.errors import Unavailable
+from vas_api.grants import grant_of
 from vas_api.models import ERRORS, SignallingGrant
-from vas_api.signalling import grant_of
 from vas_api.summaries import has_substream
 from vas_core.identity import mountpoint_id, substream_id
 
